@@ -1,0 +1,537 @@
+"""What an Exchange 5.5 Internet Mail Service does with each recipient of an envelope.
+
+:func:`decide` follows DESIGN §2.4 step by step, and this module keeps every rule of
+it together: parse the path, classify the destination, check relay permission (§2.3)
+for a reroute, then handle encapsulated and ordinary inbound recipients.  It is pure:
+the same envelope, client and settings always give the same verdict.
+
+Relay safety: with release SP3 the only ways to a Reroute are a permitted client or an
+"always relay" routing entry, whatever the address looks like (KB Q237927, MS99-027).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple, overload
+
+import attrs
+
+from .codec import decode
+from .errors import DecodeError, Error
+from .networks import IPAddress, parse_ip
+from .paths import Malformed, Path, parse_path
+from .settings import Release, RouteAction, Settings
+
+__all__ = ["Action", "Decision", "Envelope", "Reason", "Verdict", "decide"]
+
+#: More levels of encapsulation than this are returned (DESIGN §2.4, step 4).
+MAX_DEPTH = 3
+
+UNKNOWN_RECIPIENT_NDR = "(000C05A6) Unknown Recipient"
+
+
+class Action(enum.StrEnum):
+    """What happens to one recipient."""
+
+    DELIVER = "deliver"
+    REROUTE = "reroute"
+    RETURN = "return"
+
+
+class Reason(enum.StrEnum):
+    """Why: one value per rule of DESIGN §2.4."""
+
+    LOCAL_RECIPIENT = "local_recipient"
+    INBOUND_UNVERIFIED = "inbound_unverified"
+    POSTMASTER = "postmaster"
+    ENCAPSULATED_EXCHANGE = "encapsulated_exchange"
+    ENCAPSULATED_GATEWAY = "encapsulated_gateway"
+    OPEN_RELAY = "open_relay"
+    RELAY_AUTHENTICATED = "relay_authenticated"
+    RELAY_ALLOWED_HOST = "relay_allowed_host"
+    RELAY_INTERNAL_INTERFACE = "relay_internal_interface"
+    ALWAYS_RELAY = "always_relay"
+    ENCAPSULATED_BYPASS = "encapsulated_bypass"
+    RELAY_DENIED = "relay_denied"
+    DENIED_HOST = "denied_host"
+    ENCAPSULATED_RELAY_DENIED = "encapsulated_relay_denied"
+    MALFORMED_ADDRESS = "malformed_address"
+    REROUTING_DISABLED = "rerouting_disabled"
+    UNKNOWN_RECIPIENT = "unknown_recipient"
+    ENCAPSULATED_NOT_REROUTED = "encapsulated_not_rerouted"
+    MALFORMED_ENCAPSULATION = "malformed_encapsulation"
+    ENCAPSULATION_TOO_DEEP = "encapsulation_too_deep"
+    NO_GATEWAY = "no_gateway"
+
+
+#: The NDR diagnostic of each reason that is accepted at RCPT and returned afterwards.
+NDR_TEXT: dict[Reason, str] = {
+    Reason.REROUTING_DISABLED: UNKNOWN_RECIPIENT_NDR,
+    Reason.UNKNOWN_RECIPIENT: UNKNOWN_RECIPIENT_NDR,
+    Reason.MALFORMED_ENCAPSULATION: UNKNOWN_RECIPIENT_NDR,
+    Reason.ENCAPSULATION_TOO_DEEP: UNKNOWN_RECIPIENT_NDR,
+    Reason.ENCAPSULATED_NOT_REROUTED: (
+        "the message is returned: encapsulated SMTP one-offs are not rerouted"
+    ),
+    Reason.NO_GATEWAY: "no route to the address type",
+}
+
+RELAY_PROHIBITED = "550 Relaying is prohibited"
+
+
+@attrs.frozen
+class Envelope:
+    """The SMTP envelope: ``MAIL FROM`` sender and the ``RCPT TO`` recipients, in order."""
+
+    sender: str
+    recipients: tuple[str, ...] = attrs.field(converter=lambda v: _recipients(v))
+
+
+def _recipients(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, Sequence | Iterator) or isinstance(value, bytes):
+        raise Error(f"recipients: expected a list of strings, got {value!r}")
+    out = tuple(value)
+    for i, item in enumerate(out):
+        if not isinstance(item, str):
+            raise Error(f"recipients[{i}]: expected a string, got {item!r}")
+    return out
+
+
+class Decision(NamedTuple):
+    """The outcome for one recipient.
+
+    ``reply`` is the IMS's reply to the ``RCPT TO``; ``ndr`` is the diagnostic of the
+    non-delivery report when the recipient is accepted and returned afterwards;
+    ``resolved`` and ``next_hop`` say where it is delivered or relayed to.
+    """
+
+    recipient: str
+    action: Action
+    reason: Reason
+    detail: str
+    reply: str
+    ndr: str | None = None
+    resolved: str | None = None
+    next_hop: str | None = None
+
+    @property
+    def returned(self) -> bool:
+        """Whether the recipient is returned (refused at RCPT or by NDR)."""
+        return self.action is Action.RETURN
+
+
+@attrs.frozen
+class Verdict(Sequence[Decision]):
+    """The decisions for an envelope, one per recipient, in order."""
+
+    decisions: tuple[Decision, ...]
+    envelope: Envelope
+    client: IPAddress
+    authenticated: bool = False
+    server_ip: IPAddress | None = None
+
+    @overload
+    def __getitem__(self, index: int) -> Decision: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Decision]: ...
+    def __getitem__(self, index: int | slice) -> Decision | Sequence[Decision]:
+        return self.decisions[index]
+
+    def __len__(self) -> int:
+        return len(self.decisions)
+
+    def __iter__(self) -> Iterator[Decision]:
+        return iter(self.decisions)
+
+    @property
+    def any_returned(self) -> bool:
+        """Whether some recipient is returned."""
+        return any(d.action is Action.RETURN for d in self.decisions)
+
+    @property
+    def any_rerouted(self) -> bool:
+        """Whether some recipient is relayed back out."""
+        return any(d.action is Action.REROUTE for d in self.decisions)
+
+
+class _Permission(NamedTuple):
+    """The §2.3 answer for one client, computed at most once per call."""
+
+    permitted: bool
+    reason: Reason
+    detail: str
+
+
+class _Call:
+    """What one :func:`decide` call knows about its client and settings."""
+
+    __slots__ = ("authenticated", "client", "permission_cache", "server_ip", "settings")
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: IPAddress,
+        authenticated: bool,
+        server_ip: IPAddress | None,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.authenticated = authenticated
+        self.server_ip = server_ip
+        self.permission_cache: _Permission | None = None
+
+    def permission(self) -> _Permission:
+        """May this client relay?  DESIGN §2.3, steps 1 to 4 (step 0 is the caller's)."""
+        if self.permission_cache is None:
+            self.permission_cache = _permission(self)
+        return self.permission_cache
+
+
+def _permission(call: _Call) -> _Permission:
+    r = call.settings.restrictions
+    client = call.client
+    denied = r.deny.match(client)
+    if denied is not None:
+        return _Permission(
+            False,
+            Reason.DENIED_HOST,
+            f"client {client} is on the never-route list (restrictions.deny {denied.text!r})",
+        )
+    if not r.selected:
+        return _Permission(
+            True,
+            Reason.OPEN_RELAY,
+            "no routing restriction is selected, so every client may relay (KB Q260562)",
+        )
+    if call.authenticated and r.authenticated:
+        return _Permission(
+            True,
+            Reason.RELAY_AUTHENTICATED,
+            f"client {client} authenticated and restrictions.authenticated is on",
+        )
+    allowed = r.allow.match(client)
+    if allowed is not None:
+        return _Permission(
+            True,
+            Reason.RELAY_ALLOWED_HOST,
+            f"client {client} matches restrictions.allow {allowed.text!r}",
+        )
+    if call.server_ip is not None:
+        internal = r.internal.match(call.server_ip)
+        if internal is not None:
+            return _Permission(
+                True,
+                Reason.RELAY_INTERNAL_INTERFACE,
+                f"client connected to {call.server_ip}, "
+                f"which matches restrictions.internal {internal.text!r}",
+            )
+    return _Permission(
+        False,
+        Reason.RELAY_DENIED,
+        f"client {client} is not permitted by the routing restrictions (KB Q193922)",
+    )
+
+
+# ---------------------------------------------------------------------------
+# the outcomes, each built in one place
+
+
+def _accepted(recipient: str) -> str:
+    return f"250 OK - Recipient <{_bare(recipient)}>"
+
+
+def _bare(recipient: str) -> str:
+    text = recipient.strip()
+    if text.startswith("<") and text.endswith(">"):
+        text = text[1:-1]
+    return text
+
+
+def _deliver(recipient: str, reason: Reason, detail: str, resolved: str) -> Decision:
+    return Decision(recipient, Action.DELIVER, reason, detail, _accepted(recipient), None, resolved)
+
+
+def _returned(recipient: str, reason: Reason, detail: str) -> Decision:
+    """Accepted at RCPT, then returned with a non-delivery report."""
+    return Decision(
+        recipient, Action.RETURN, reason, detail, _accepted(recipient), NDR_TEXT[reason]
+    )
+
+
+def _refused(recipient: str, reason: Reason, detail: str) -> Decision:
+    """Refused at RCPT with ``550 Relaying is prohibited``."""
+    return Decision(recipient, Action.RETURN, reason, detail, RELAY_PROHIBITED)
+
+
+def _reroute(recipient: str, reason: Reason, detail: str, resolved: str, hop: str) -> Decision:
+    return Decision(
+        recipient, Action.REROUTE, reason, detail, _accepted(recipient), None, resolved, hop
+    )
+
+
+# ---------------------------------------------------------------------------
+# DESIGN §2.4, step by step
+
+
+class _Destination(NamedTuple):
+    """Step 2: where the path goes.  ``hop`` is ``None`` for an inbound destination."""
+
+    hop: str | None
+    resolved: str
+    always: bool
+    why: str
+
+
+def _classify(path: Path, settings: Settings, *, rerouting: bool) -> _Destination:
+    """Step 2: inbound, always relay, or a reroute (to which next hop)."""
+    domain = path.domain
+    assert domain is not None  # the bare postmaster never gets here
+    if not rerouting:
+        return _Destination(None, "", False, "rerouting is off, so every recipient is inbound")
+    if path.literal is not None:
+        if settings.is_server_address(path.literal):
+            return _Destination(None, "", False, f"{domain} is one of server_addresses")
+        return _Destination(
+            domain, path.address, False, f"{domain} is not one of server_addresses (KB Q193316)"
+        )
+    route = settings.route_for(domain)
+    if route is None:
+        return _Destination(domain, path.address, False, f"no routing entry matches {domain}")
+    if route.action is RouteAction.INBOUND:
+        return _Destination(None, "", False, f"routing entry {str(route)!r} matches {domain}")
+    if route.action is RouteAction.RELAY:
+        return _Destination(
+            domain, path.address, True, f"routing entry {str(route)!r} always relays (KB Q195969)"
+        )
+    target = route.to
+    assert target is not None
+    return _Destination(
+        target,
+        _with_domain(path, target),
+        False,
+        f"routing entry {str(route)!r} reroutes {domain} to {target} (KB Q190710)",
+    )
+
+
+def _with_domain(path: Path, domain: str) -> str:
+    """The path's address with its domain rewritten (a reroute-to entry, KB Q190710)."""
+    return f"{path.address.rpartition('@')[0]}@{domain}"
+
+
+def _decide_path(recipient: str, path: Path, call: _Call, depth: int) -> Decision:
+    """Steps 2 to 5 for a parsed path; *depth* counts the encapsulations unwrapped so far."""
+    settings = call.settings
+    dest = _classify(path, settings, rerouting=settings.reroute)
+    if dest.hop is None:
+        return _inbound(recipient, path, call, depth)
+    # Step 3: a reroute needs permission.
+    if dest.always:
+        return _reroute(recipient, Reason.ALWAYS_RELAY, dest.why, dest.resolved, dest.hop)
+    permission = call.permission()
+    if permission.permitted:
+        return _reroute(
+            recipient,
+            permission.reason,
+            f"{dest.why}; {permission.detail}",
+            dest.resolved,
+            dest.hop,
+        )
+    return _refused(recipient, permission.reason, f"{dest.why}; {permission.detail}")
+
+
+def _inbound(recipient: str, path: Path, call: _Call, depth: int) -> Decision:
+    """Steps 4 and 5: an inbound recipient, encapsulated or ordinary."""
+    local = path.local
+    if local.startswith("IMCEA"):  # case-sensitive, as the IMS is (KB Q271575)
+        return _encapsulated(recipient, path, call, depth)
+    settings = call.settings
+    directory = settings.directory
+    address = path.address
+    if directory is not None:
+        assert path.domain is not None
+        if directory.has_address(local, path.domain):
+            return _deliver(
+                recipient, Reason.LOCAL_RECIPIENT, f"{address} is in the directory", address
+            )
+        return _returned(
+            recipient, Reason.UNKNOWN_RECIPIENT, f"{address} is not in the directory"
+        )
+    if _is_ours(path, settings):
+        return _deliver(
+            recipient,
+            Reason.INBOUND_UNVERIFIED,
+            f"{path.domain} is an inbound domain and no directory is given to check {address}",
+            address,
+        )
+    if not settings.reroute:
+        return _returned(
+            recipient,
+            Reason.REROUTING_DISABLED,
+            f"{path.domain} is not an inbound domain and rerouting is off (KB Q237927)",
+        )
+    return _returned(
+        recipient, Reason.UNKNOWN_RECIPIENT, f"{path.domain} is not an inbound domain"
+    )
+
+
+def _is_ours(path: Path, settings: Settings) -> bool:
+    """Whether §2.2 matching says inbound, or the domain is a server address literal."""
+    if path.literal is not None:
+        return settings.is_server_address(path.literal)
+    assert path.domain is not None
+    route = settings.route_for(path.domain)
+    return route is not None and route.action is RouteAction.INBOUND
+
+
+def _encapsulated(recipient: str, path: Path, call: _Call, depth: int) -> Decision:
+    """Step 4: a local part with the upper-case IMCEA prefix."""
+    level = depth + 1
+    if level > MAX_DEPTH:
+        return _returned(
+            recipient,
+            Reason.ENCAPSULATION_TOO_DEEP,
+            f"more than {MAX_DEPTH} levels of encapsulation",
+        )
+    try:
+        value = decode(f"{path.local}@{path.domain}")
+    except DecodeError as exc:
+        return _returned(
+            recipient, Reason.MALFORMED_ENCAPSULATION, f"the encapsulated address is bad: {exc}"
+        )
+    addrtype = value.addrtype
+    settings = call.settings
+    if addrtype in ("SMTP", "MAILTO"):
+        return _encapsulated_smtp(recipient, value.address, call, level)
+    if addrtype in ("EX", "X500"):
+        dn = value.address
+        directory = settings.directory
+        if directory is None or directory.has_dn(dn):
+            why = "no directory is given to check it" if directory is None else "it is known"
+            return _deliver(
+                recipient,
+                Reason.ENCAPSULATED_EXCHANGE,
+                f"encapsulated {addrtype} address {dn}: {why} (KB Q245045)",
+                dn,
+            )
+        return _returned(
+            recipient,
+            Reason.UNKNOWN_RECIPIENT,
+            f"encapsulated {addrtype} address {dn} is not in the directory",
+        )
+    if addrtype == "INVALID":
+        return _returned(
+            recipient,
+            Reason.MALFORMED_ENCAPSULATION,
+            "IMCEAINVALID- is an unresolved recipient and cannot be delivered",
+        )
+    if settings.routes_type(addrtype):
+        return _deliver(
+            recipient,
+            Reason.ENCAPSULATED_GATEWAY,
+            f"encapsulated {addrtype} address handed to the connector for {addrtype}",
+            value.address,
+        )
+    return _returned(
+        recipient, Reason.NO_GATEWAY, f"no gateway routes encapsulated {addrtype} addresses"
+    )
+
+
+def _encapsulated_smtp(recipient: str, inner_text: str, call: _Call, level: int) -> Decision:
+    """Step 4, ``SMTP``/``MAILTO``: the seed's case, before (SP2) and after (SP3) the fix."""
+    settings = call.settings
+    sp2 = settings.release is Release.SP2
+    if not sp2 and not settings.reroute:
+        return _returned(
+            recipient,
+            Reason.ENCAPSULATED_NOT_REROUTED,
+            f"encapsulated SMTP one-off {inner_text} with rerouting off is returned (KB Q237927)",
+        )
+    inner = parse_path(inner_text)
+    if isinstance(inner, Malformed) or inner.domain is None:
+        why = inner.reason if isinstance(inner, Malformed) else "no domain"
+        return _returned(
+            recipient,
+            Reason.MALFORMED_ENCAPSULATION,
+            f"the encapsulated SMTP address {inner_text!r} is not a valid path ({why})",
+        )
+    dest = _classify(inner, settings, rerouting=True)
+    if dest.hop is None:
+        decision = _inbound(recipient, inner, call, level)
+        return decision._replace(detail=f"encapsulated {inner_text}: {decision.detail}")
+    if sp2:
+        return _reroute(
+            recipient,
+            Reason.ENCAPSULATED_BYPASS,
+            f"release SP2 reroutes encapsulated SMTP one-off {inner_text} whatever the "
+            f"settings ({dest.why}; KB Q237927, MS99-027)",
+            dest.resolved,
+            dest.hop,
+        )
+    if dest.always:
+        return _reroute(
+            recipient, Reason.ALWAYS_RELAY, f"encapsulated {inner_text}: {dest.why}",
+            dest.resolved, dest.hop,
+        )
+    permission = call.permission()
+    if permission.permitted:
+        return _reroute(
+            recipient,
+            permission.reason,
+            f"encapsulated {inner_text}: {dest.why}; {permission.detail}",
+            dest.resolved,
+            dest.hop,
+        )
+    return _refused(
+        recipient,
+        Reason.ENCAPSULATED_RELAY_DENIED,
+        f"encapsulated {inner_text}: {dest.why}; {permission.detail}",
+    )
+
+
+def _decide_recipient(recipient: str, call: _Call) -> Decision:
+    """Step 1 (parse), then the rest."""
+    path = parse_path(recipient)
+    if isinstance(path, Malformed):
+        return Decision(
+            recipient,
+            Action.RETURN,
+            Reason.MALFORMED_ADDRESS,
+            f"the path cannot be parsed: {path.reason}",
+            f"553 malformed address: <{_bare(recipient)}>",
+        )
+    if path.domain is None:
+        return _deliver(
+            recipient,
+            Reason.POSTMASTER,
+            "a bare Postmaster must be accepted (RFC 5321 section 4.5.1)",
+            "postmaster",
+        )
+    return _decide_path(recipient, path, call, 0)
+
+
+def decide(
+    envelope: Envelope,
+    sender_ip: str | IPAddress,
+    settings: Settings,
+    *,
+    authenticated: bool = False,
+    server_ip: str | IPAddress | None = None,
+) -> Verdict:
+    """Decide every recipient of *envelope* sent by the client at *sender_ip*.
+
+    *server_ip* is the server-side address the client connected to (for
+    ``restrictions.internal``).  Raises :class:`imcea.Error` for an invalid IP or
+    argument; a malformed recipient is a Return decision, never an exception.
+    """
+    if not isinstance(envelope, Envelope):
+        raise Error(f"envelope: expected an imcea.Envelope, got {type(envelope).__name__}")
+    if not isinstance(settings, Settings):
+        raise Error(f"settings: expected an imcea.Settings, got {type(settings).__name__}")
+    client = parse_ip(sender_ip, key="sender_ip")
+    server = None if server_ip is None else parse_ip(server_ip, key="server_ip")
+    call = _Call(settings, client, bool(authenticated), server)
+    decisions = tuple(_decide_recipient(r, call) for r in envelope.recipients)
+    return Verdict(decisions, envelope, client, bool(authenticated), server)

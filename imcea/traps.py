@@ -1,0 +1,201 @@
+"""``check(settings)``: the configuration traps that the Knowledge Base describes.
+
+Each :class:`Finding` has a stable ``code`` to filter on, a ``severity`` and a sentence
+that names the setting and the article (DESIGN §2.5).  ``check`` reads settings only;
+it never changes them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import enum
+from collections.abc import Iterator
+
+import attrs
+
+from .networks import Network, NetworkSet
+from .settings import RouteAction, Settings
+
+__all__ = ["Finding", "Severity", "check"]
+
+
+class Severity(enum.StrEnum):
+    """``error``: the server relays or breaks; ``warning``: a setting does not do what it says."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@attrs.frozen
+class Finding:
+    """One trap found in the settings: ``code``, ``severity``, ``message`` and the ``key`` concerned."""
+
+    code: str
+    severity: Severity
+    message: str
+    key: str
+
+    def __str__(self) -> str:
+        return f"{self.severity.value}: {self.code}: {self.message}"
+
+
+def _span(net: Network) -> tuple[int, int]:
+    """The first and last address of a contiguous, matchable entry."""
+    bits = 32 if net.version == 4 else 128
+    return net.address, net.address | (((1 << bits) - 1) ^ net.mask)
+
+
+def _deny_covering(deny: NetworkSet) -> Iterator[tuple[int, int, int, Network]]:
+    """Contiguous deny entries as ``(version, start, end, entry)``, for the coverage test."""
+    for net in deny:
+        if net.contiguous and net.matchable:
+            start, end = _span(net)
+            yield net.version, start, end, net
+
+
+def _covered_allow_entries(allow: NetworkSet, deny: NetworkSet) -> Iterator[tuple[int, Network]]:
+    """Allow entries that a single deny entry covers, with the covering entry.
+
+    Contiguous deny entries are sorted by start with a running maximum of their ends,
+    so each allow entry costs one bisection; non-contiguous ones are tried one by one.
+    """
+    spans = sorted(_deny_covering(deny), key=lambda s: (s[0], s[1], -s[2]))
+    keys = [(v, start) for v, start, _, _ in spans]
+    best: list[tuple[int, int, Network] | None] = []
+    running: tuple[int, int, Network] | None = None
+    for version, _, end, net in spans:
+        if running is None or running[0] != version or end > running[1]:
+            running = (version, end, net)
+        best.append(running)
+    odd = [net for net in deny if not net.contiguous and net.matchable]
+    for index, net in enumerate(allow):
+        if not net.matchable:
+            continue  # reported as unmatchable_network already
+        cover: Network | None = None
+        if net.contiguous:
+            start, end = _span(net)
+            pos = bisect.bisect_right(keys, (net.version, start)) - 1
+            if pos >= 0:
+                candidate = best[pos]
+                if candidate is not None and candidate[0] == net.version and candidate[1] >= end:
+                    cover = candidate[2]
+        if cover is None:
+            cover = next((d for d in odd if d.covers(net)), None)
+        if cover is not None:
+            yield index, cover
+
+
+def check(settings: Settings) -> list[Finding]:
+    """Every trap of DESIGN §2.5 in *settings*, errors first, in a stable order."""
+    found: list[Finding] = []
+    add = found.append
+    r = settings.restrictions
+
+    if settings.reroute and not r.selected:
+        add(
+            Finding(
+                "open_relay",
+                Severity.ERROR,
+                "reroute is on and no routing restriction (authenticated, allow, internal) is "
+                "selected: anyone may relay through this server (KB Q260562)",
+                "restrictions",
+            )
+        )
+    if r.internal and settings.server_addresses:
+        if all(ip in r.internal for ip in settings.server_addresses):
+            add(
+                Finding(
+                    "internal_covers_all",
+                    Severity.ERROR,
+                    "restrictions.internal covers every address in server_addresses: any client "
+                    "connecting to this server may relay (KB Q193922)",
+                    "restrictions.internal",
+                )
+            )
+    if settings.release == "SP2":
+        add(
+            Finding(
+                "vulnerable_release",
+                Severity.ERROR,
+                "release is SP2: encapsulated IMCEASMTP- one-off addresses are rerouted whatever "
+                "the routing settings (KB Q237927, MS99-027); use SP3 or later",
+                "release",
+            )
+        )
+    if settings.site_connector and not settings.reroute:
+        add(
+            Finding(
+                "site_connector_needs_reroute",
+                Severity.ERROR,
+                "site_connector is on but reroute is off: the Internet Mail Service cannot reroute "
+                "mail for the bridgehead in the other site (KB Q237927)",
+                "reroute",
+            )
+        )
+
+    for name in ("allow", "internal", "deny"):
+        nets: NetworkSet = getattr(r, name)
+        for index, net in enumerate(nets):
+            if not net.matchable:
+                add(
+                    Finding(
+                        "unmatchable_network",
+                        Severity.WARNING,
+                        f"restrictions.{name}[{index}] {net.text!r} has host bits outside its "
+                        "mask and never matches any client (KB Q193922)",
+                        f"restrictions.{name}[{index}]",
+                    )
+                )
+    for index, cover in _covered_allow_entries(r.allow, r.deny):
+        add(
+            Finding(
+                "deny_covers_allow",
+                Severity.WARNING,
+                f"restrictions.allow[{index}] {r.allow.entries[index].text!r} lies wholly inside "
+                f"the never-route entry {cover.text!r}: it can never permit a client (KB Q196626)",
+                f"restrictions.allow[{index}]",
+            )
+        )
+
+    seen: dict[tuple[str, bool], int] = {}
+    for index, route in enumerate(settings.routing):
+        first = seen.setdefault((route.domain, route.exact), index)
+        if first != index:
+            written = ("#" if route.exact else "") + route.domain
+            add(
+                Finding(
+                    "duplicate_route",
+                    Severity.WARNING,
+                    f"routing[{index}] repeats the entry for {written!r} of routing[{first}]: only "
+                    "the first applies (KB Q169683)",
+                    f"routing[{index}]",
+                )
+            )
+    if r.internal and not settings.server_addresses:
+        add(
+            Finding(
+                "internal_without_server_addresses",
+                Severity.WARNING,
+                "restrictions.internal is set but server_addresses is empty: the server's own "
+                "interfaces are unknown, so a decision without server_ip never matches it (KB Q193922)",
+                "server_addresses",
+            )
+        )
+    if not settings.reroute:
+        ignored = [
+            i
+            for i, route in enumerate(settings.routing)
+            if route.action in (RouteAction.REROUTE, RouteAction.RELAY)
+        ]
+        if ignored:
+            keys = ", ".join(f"routing[{i}]" for i in ignored)
+            add(
+                Finding(
+                    "routes_ignored",
+                    Severity.WARNING,
+                    f"reroute is off, so the reroute/relay entries {keys} never apply (KB Q169683)",
+                    "routing",
+                )
+            )
+    found.sort(key=lambda f: f.severity is not Severity.ERROR)
+    return found
