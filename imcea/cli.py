@@ -219,7 +219,7 @@ Handler = Callable[[argparse.Namespace, TextIO, TextIO, TextIO], int]
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imcea",
-        description="Exchange IMCEA-encapsulated addresses and the Exchange 5.5 IMS relay decision.",
+        description="IMCEA-encapsulated addresses and the Exchange 5.5 IMS relay decision.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -258,8 +258,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", action="store_true", help="the client has authenticated")
     p.add_argument("--server-ip", metavar="IP", help="the server address the client connected to")
     p.add_argument("--local", metavar="DOMAIN", help="the server's own domain (default: guessed)")
-    p.add_argument("--remote", metavar="DOMAIN", default="relay-target.example",
-                   help="the third-party domain the tricks try to reach")
+    p.add_argument(
+        "--remote",
+        metavar="DOMAIN",
+        default="relay-target.example",
+        help="the third-party domain the tricks try to reach",
+    )
     return parser
 
 

@@ -6,16 +6,18 @@ letters, digits, ``-`` and ``=``, writes ``/`` as ``_`` and every other characte
 ``+HH``: one Latin-1 byte, or, after the marker ``UTF8-``, the UTF-8 bytes of an
 address with characters above U+00FF.
 
-Both directions are table driven: :func:`encode` is one ``str.translate`` and
-:func:`decode` one ``str.split`` on ``+`` with a dictionary of the escapes, so the
-cost grows with the number of escapes, never with a Python loop per character.
+Both directions are table driven: :func:`encode` is one ``str.translate``;
+:func:`decode` reads a plain address with one regular-expression match and turns its
+``+HH`` escapes into characters with the ``unicode_escape`` codec, and anything else with
+one ``str.split`` on ``+`` and a dictionary of the escapes.  The cost never grows with a
+Python loop per character.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterator
-from typing import Any
 
 import attrs
 
@@ -46,16 +48,27 @@ _ENCODE_TABLE: dict[int, str] = {
 # every two-digit hex escape, in any case, -> the character of that byte
 _HEX = "0123456789ABCDEFabcdef"
 _UNESCAPE: dict[str, str] = {a + b: chr(int(a + b, 16)) for a in _HEX for b in _HEX}
+# The documented "unicode_escape" codec reads "\xHH" (either case) as U+00HH, in C.
+_DECODE_ESCAPES = codecs.getdecoder("unicode_escape")
 
 _TYPE = re.compile(r"[A-Za-z0-9]{1,9}")
 _BAD_CHAR = re.compile(r"[^A-Za-z0-9=_+\-]")
 _BAD_ESCAPE = re.compile(r"\+(?![0-9A-Fa-f]{2})")
-_NON_LATIN1 = re.compile(r"[^\x00-\xff]")
-_LINE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")
-_UNDERSCORE_TO_SLASH = str.maketrans("_", "/")
+# A plain address: ASCII prefix, type, '-', the strict alphabet without the UTF-8 marker,
+# one '@' and an ASCII domain, nothing to strip.  decode() reads it with this one match;
+# anything else goes the long way, which also words the errors.
+_PLAIN = re.compile(
+    r"[Ii][Mm][Cc][Ee][Aa]([A-Za-z0-9]{1,9})-(?!UTF8-)([A-Za-z0-9=_+\-]+)"
+    r"@([A-Za-z0-9.:*\[\]-]+)"
+)
+_NON_ASCII_RUN = re.compile(r"([^\x00-\x7f]+)")
+# A line break and the blanks around it.  The look-behind starts a match only at the
+# first blank of a run and the possessive loops never give back, so a long run of
+# blanks that is not followed by a line break is scanned once, not once per blank.
+_LINE_BREAK = re.compile(r"(?<![ \t])[ \t]*+(?:\r?\n[ \t]*+)++")
 
 
-def _fold(value: Any) -> Any:
+def _fold(value: object) -> object:
     """A comparison key that makes an :class:`Encapsulated` equal to its 3-tuple."""
     return tuple(value) if isinstance(value, Encapsulated) else value
 
@@ -181,9 +194,18 @@ def _unescape(encoded: str, offset: int, strict: bool) -> str:
 
     *offset* is the position of *encoded* in the caller's input, for error messages.
     """
-    pieces = encoded.translate(_UNDERSCORE_TO_SLASH).split("+")
-    if len(pieces) == 1:
-        return pieces[0]
+    text = encoded.replace("_", "/")
+    if "+" not in text:
+        return text
+    if text.isascii() and "\\" not in text:
+        # the common case in one C call: with no other backslash about, "+HH" written as
+        # "\xHH" is the only escape the codec sees, and a '+' that does not start a
+        # +HH escape makes it fail
+        try:
+            return _DECODE_ESCAPES(text.replace("+", "\\x").encode("ascii"))[0]
+        except UnicodeDecodeError:
+            pass  # the loop below names the bad '+' or, leniently, keeps it
+    pieces = text.split("+")
     out = [pieces[0]]
     append = out.append
     unescape = _UNESCAPE.get
@@ -202,6 +224,20 @@ def _unescape(encoded: str, offset: int, strict: bool) -> str:
             append("+")
             append(piece)
     return "".join(out)
+
+
+def _from_utf8(latin: str, offset: int) -> str:
+    """The text whose UTF-8 bytes are the code points of *latin* (each below U+0100).
+
+    *offset* is the position of the UTF-8 encoded part in the caller's input.
+    """
+    try:
+        return latin.encode("latin-1").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DecodeError(
+            f"the UTF-8 encoded address at position {offset} is not valid UTF-8 "
+            f"(byte {exc.object[exc.start]:#04x})"
+        ) from None
 
 
 def _strip(address: str) -> tuple[str, int]:
@@ -230,6 +266,22 @@ def decode(address: str, /, *, strict: bool = True) -> Encapsulated:
     """
     if not isinstance(address, str):
         raise DecodeError(f"expected an address string, got {type(address).__name__}")
+    match = _PLAIN.fullmatch(address)
+    if match is None:
+        return _decode(address, strict)
+    addrtype, encoded, domain = match.groups()
+    decoded = encoded.replace("_", "/")
+    if "+" in decoded:
+        # the fast path of _unescape(): _PLAIN has checked for ASCII and no backslash
+        try:
+            decoded = _DECODE_ESCAPES(decoded.replace("+", "\\x").encode("ascii"))[0]
+        except UnicodeDecodeError:  # a '+' that does not start a +HH escape
+            decoded = _unescape(encoded, match.start(2), strict)
+    return Encapsulated(addrtype.upper(), decoded, domain)
+
+
+def _decode(address: str, strict: bool) -> Encapsulated:
+    """:func:`decode`, step by step: strip, split, check each part, then unescape."""
     text, offset = _strip(address)
     at = text.rfind("@")
     if at < 0:
@@ -237,8 +289,10 @@ def decode(address: str, /, *, strict: bool = True) -> Encapsulated:
     domain = text[at + 1 :]
     if not domain:
         raise DecodeError(f"empty domain after the '@' at position {offset + at}")
-    if text[:5].upper() != PREFIX:
-        raise DecodeError(f"{text[:5]!r} at position {offset} is not the IMCEA prefix")
+    head = text[:5]
+    if head != PREFIX and (head.upper() != PREFIX or not head.isascii()):
+        # ASCII only: "\u0131" (dotless i) upper-cases to "I" but is not the prefix
+        raise DecodeError(f"{head!r} at position {offset} is not the IMCEA prefix")
     dash = text.find("-", 5, at)
     addrtype = text[5:dash] if dash >= 0 else text[5:at]
     if dash < 0 or not _TYPE.fullmatch(addrtype):
@@ -257,21 +311,18 @@ def decode(address: str, /, *, strict: bool = True) -> Encapsulated:
                 "in an encoded address"
             )
     if encoded.startswith(UTF8_MARKER):
+        body = encoded[len(UTF8_MARKER) :]
         body_offset = offset + start + len(UTF8_MARKER)
-        latin = _unescape(encoded[len(UTF8_MARKER) :], body_offset, strict)
-        try:
-            if strict or not _NON_LATIN1.search(latin):
-                raw = latin.encode("latin-1")
-            else:  # lenient: raw characters outside Latin-1 stand for themselves
-                raw = b"".join(
-                    c.encode("latin-1" if c <= "\xff" else "utf-8") for c in latin
-                )
-            decoded = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise DecodeError(
-                f"the UTF-8 encoded address at position {body_offset} is not valid UTF-8 "
-                f"(byte {exc.object[exc.start]:#04x})"
-            ) from None
+        if body.isascii():
+            decoded = _from_utf8(_unescape(body, body_offset, strict), body_offset)
+        else:
+            # lenient mode only (strict mode has rejected non-ASCII): a raw character
+            # stands for itself, the escapes and ASCII between such characters are UTF-8
+            parts = _NON_ASCII_RUN.split(body)
+            parts[::2] = [
+                _from_utf8(_unescape(part, body_offset, False), body_offset) for part in parts[::2]
+            ]
+            decoded = "".join(parts)
     else:
         decoded = _unescape(encoded, offset + start, strict)
     if not decoded:
@@ -320,7 +371,7 @@ def x500(address: str) -> str:
 
 
 _CHARS = r"A-Za-z0-9=_+\-"
-_PREFIX_AT = rf"[Ii][Mm][Cc][Ee][Aa][A-Za-z0-9]{{1,9}}-"
+_PREFIX_AT = r"[Ii][Mm][Cc][Ee][Aa][A-Za-z0-9]{1,9}-"
 # A candidate starts at the beginning of a token and runs over line breaks as long as
 # no '@' has been seen and the next line does not start a new candidate.  Possessive
 # quantifiers keep every match linear; the look-behind makes a failed start cheap.

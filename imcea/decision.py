@@ -80,14 +80,6 @@ NDR_TEXT: dict[Reason, str] = {
 RELAY_PROHIBITED = "550 Relaying is prohibited"
 
 
-@attrs.frozen
-class Envelope:
-    """The SMTP envelope: ``MAIL FROM`` sender and the ``RCPT TO`` recipients, in order."""
-
-    sender: str
-    recipients: tuple[str, ...] = attrs.field(converter=lambda v: _recipients(v))
-
-
 def _recipients(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
@@ -98,6 +90,14 @@ def _recipients(value: object) -> tuple[str, ...]:
         if not isinstance(item, str):
             raise Error(f"recipients[{i}]: expected a string, got {item!r}")
     return out
+
+
+@attrs.frozen
+class Envelope:
+    """The SMTP envelope: ``MAIL FROM`` sender and the ``RCPT TO`` recipients, in order."""
+
+    sender: str
+    recipients: tuple[str, ...] = attrs.field(converter=_recipients)
 
 
 class Decision(NamedTuple):
@@ -285,15 +285,19 @@ class _Destination(NamedTuple):
     why: str
 
 
+#: Step 2's answer for every inbound destination (no strings to build on the hot path).
+_INBOUND = _Destination(None, "", False, "")
+
+
 def _classify(path: Path, settings: Settings, *, rerouting: bool) -> _Destination:
     """Step 2: inbound, always relay, or a reroute (to which next hop)."""
     domain = path.domain
     assert domain is not None  # the bare postmaster never gets here
     if not rerouting:
-        return _Destination(None, "", False, "rerouting is off, so every recipient is inbound")
+        return _INBOUND
     if path.literal is not None:
         if settings.is_server_address(path.literal):
-            return _Destination(None, "", False, f"{domain} is one of server_addresses")
+            return _INBOUND
         return _Destination(
             domain, path.address, False, f"{domain} is not one of server_addresses (KB Q193316)"
         )
@@ -301,7 +305,7 @@ def _classify(path: Path, settings: Settings, *, rerouting: bool) -> _Destinatio
     if route is None:
         return _Destination(domain, path.address, False, f"no routing entry matches {domain}")
     if route.action is RouteAction.INBOUND:
-        return _Destination(None, "", False, f"routing entry {str(route)!r} matches {domain}")
+        return _INBOUND
     if route.action is RouteAction.RELAY:
         return _Destination(
             domain, path.address, True, f"routing entry {str(route)!r} always relays (KB Q195969)"
@@ -326,7 +330,8 @@ def _decide_path(recipient: str, path: Path, call: _Call, depth: int) -> Decisio
     settings = call.settings
     dest = _classify(path, settings, rerouting=settings.reroute)
     if dest.hop is None:
-        return _inbound(recipient, path, call, depth)
+        # classified inbound with rerouting on: the domain is ours by step 2
+        return _inbound(recipient, path, call, depth, ours=settings.reroute or None)
     # Step 3: a reroute needs permission.
     if dest.always:
         return _reroute(recipient, Reason.ALWAYS_RELAY, dest.why, dest.resolved, dest.hop)
@@ -342,8 +347,14 @@ def _decide_path(recipient: str, path: Path, call: _Call, depth: int) -> Decisio
     return _refused(recipient, permission.reason, f"{dest.why}; {permission.detail}")
 
 
-def _inbound(recipient: str, path: Path, call: _Call, depth: int) -> Decision:
-    """Steps 4 and 5: an inbound recipient, encapsulated or ordinary."""
+def _inbound(
+    recipient: str, path: Path, call: _Call, depth: int, *, ours: bool | None = None
+) -> Decision:
+    """Steps 4 and 5: an inbound recipient, encapsulated or ordinary.
+
+    *ours* is ``True`` when step 2 already found the domain inbound, ``None`` when the
+    routing table still has to say (rerouting off).
+    """
     local = path.local
     if local.startswith("IMCEA"):  # case-sensitive, as the IMS is (KB Q271575)
         return _encapsulated(recipient, path, call, depth)
@@ -356,10 +367,8 @@ def _inbound(recipient: str, path: Path, call: _Call, depth: int) -> Decision:
             return _deliver(
                 recipient, Reason.LOCAL_RECIPIENT, f"{address} is in the directory", address
             )
-        return _returned(
-            recipient, Reason.UNKNOWN_RECIPIENT, f"{address} is not in the directory"
-        )
-    if _is_ours(path, settings):
+        return _returned(recipient, Reason.UNKNOWN_RECIPIENT, f"{address} is not in the directory")
+    if ours or _is_ours(path, settings):
         return _deliver(
             recipient,
             Reason.INBOUND_UNVERIFIED,
@@ -372,9 +381,7 @@ def _inbound(recipient: str, path: Path, call: _Call, depth: int) -> Decision:
             Reason.REROUTING_DISABLED,
             f"{path.domain} is not an inbound domain and rerouting is off (KB Q237927)",
         )
-    return _returned(
-        recipient, Reason.UNKNOWN_RECIPIENT, f"{path.domain} is not an inbound domain"
-    )
+    return _returned(recipient, Reason.UNKNOWN_RECIPIENT, f"{path.domain} is not an inbound domain")
 
 
 def _is_ours(path: Path, settings: Settings) -> bool:
@@ -459,7 +466,7 @@ def _encapsulated_smtp(recipient: str, inner_text: str, call: _Call, level: int)
         )
     dest = _classify(inner, settings, rerouting=True)
     if dest.hop is None:
-        decision = _inbound(recipient, inner, call, level)
+        decision = _inbound(recipient, inner, call, level, ours=True)
         return decision._replace(detail=f"encapsulated {inner_text}: {decision.detail}")
     if sp2:
         return _reroute(
@@ -472,8 +479,11 @@ def _encapsulated_smtp(recipient: str, inner_text: str, call: _Call, level: int)
         )
     if dest.always:
         return _reroute(
-            recipient, Reason.ALWAYS_RELAY, f"encapsulated {inner_text}: {dest.why}",
-            dest.resolved, dest.hop,
+            recipient,
+            Reason.ALWAYS_RELAY,
+            f"encapsulated {inner_text}: {dest.why}",
+            dest.resolved,
+            dest.hop,
         )
     permission = call.permission()
     if permission.permitted:

@@ -40,7 +40,7 @@ def to_ascii(name: str) -> str:
     try:
         ascii_name = idna.encode(name, uts46=True).decode("ascii")
     except (idna.IDNAError, UnicodeError, ValueError) as exc:
-        raise DomainError(f"{name!r} is not a valid internationalised domain name ({exc})") from None
+        raise DomainError(f"{name!r} is not a valid internationalised domain name: {exc}") from None
     if not is_hostname(ascii_name):
         raise DomainError(f"{name!r} is not a valid host name")
     return ascii_name

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from pathlib import Path as FilePath
 from typing import Any
 
@@ -55,7 +55,7 @@ def _expect_bool(value: object, key: str) -> bool:
 
 
 def _expect_list(value: object, key: str) -> list[Any]:
-    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+    if isinstance(value, str | bytes | Mapping | Set) or not isinstance(value, Iterable):
         raise SettingsError(f"{key}: expected a list, got {value!r}")
     return list(value)
 
@@ -97,7 +97,10 @@ class Route:
         if not isinstance(domain, str):
             raise SettingsError(f"{key}.domain: expected a domain name, got {domain!r}")
         exact = domain.startswith("#")
-        name = _domain(domain[1:] if exact else domain, f"{key}.domain")
+        try:
+            name = _domain(domain[1:] if exact else domain, f"{key}.domain")
+        except SettingsError:
+            raise SettingsError(f"{key}.domain: {domain!r} is not a valid domain") from None
         try:
             act = RouteAction(action)
         except ValueError:
@@ -116,6 +119,22 @@ class Route:
     def __str__(self) -> str:
         written = ("#" if self.exact else "") + self.domain
         return f"{written} -> {self.action.value}" + (f" {self.to}" if self.to else "")
+
+
+def _lookup_form(domain: str) -> str | None:
+    """*domain* in normal form for a lookup, or ``None`` when it is not a domain.
+
+    A name already in normal form (the hot path: paths are normalised when parsed)
+    costs one comparison; anything else goes through :func:`normalise_domain`.
+    """
+    if domain.isascii() and domain == domain.lower() and not domain.endswith("."):
+        return domain
+    if domain.startswith("[") and domain.endswith("]"):
+        return domain  # an address literal, already in normal form from parse_path
+    try:
+        return normalise_domain(domain)
+    except DomainError:
+        return None
 
 
 def _route(value: object, key: str) -> Route:
@@ -142,6 +161,31 @@ def _networks(value: object, key: str) -> NetworkSet:
     return NetworkSet(_expect_list(value, key), key=key)
 
 
+# converters: each names its key in its errors
+def _authenticated_flag(value: object) -> bool:
+    return _expect_bool(value, "restrictions.authenticated")
+
+
+def _allow_list(value: object) -> NetworkSet:
+    return _networks(value, "restrictions.allow")
+
+
+def _internal_list(value: object) -> NetworkSet:
+    return _networks(value, "restrictions.internal")
+
+
+def _deny_list(value: object) -> NetworkSet:
+    return _networks(value, "restrictions.deny")
+
+
+def _reroute_flag(value: object) -> bool:
+    return _expect_bool(value, "reroute")
+
+
+def _site_connector_flag(value: object) -> bool:
+    return _expect_bool(value, "site_connector")
+
+
 @attrs.frozen
 class Restrictions:
     """The Routing Restrictions dialog (KB Q193922, Q196626, Q260562).
@@ -150,18 +194,10 @@ class Restrictions:
     hosts that can never route.  Nothing selected means an open relay.
     """
 
-    authenticated: bool = attrs.field(
-        default=False, converter=lambda v: _expect_bool(v, "restrictions.authenticated")
-    )
-    allow: NetworkSet = attrs.field(
-        factory=NetworkSet, converter=lambda v: _networks(v, "restrictions.allow")
-    )
-    internal: NetworkSet = attrs.field(
-        factory=NetworkSet, converter=lambda v: _networks(v, "restrictions.internal")
-    )
-    deny: NetworkSet = attrs.field(
-        factory=NetworkSet, converter=lambda v: _networks(v, "restrictions.deny")
-    )
+    authenticated: bool = attrs.field(default=False, converter=_authenticated_flag)
+    allow: NetworkSet = attrs.field(factory=NetworkSet, converter=_allow_list)
+    internal: NetworkSet = attrs.field(factory=NetworkSet, converter=_internal_list)
+    deny: NetworkSet = attrs.field(factory=NetworkSet, converter=_deny_list)
 
     @property
     def selected(self) -> bool:
@@ -223,8 +259,9 @@ class Directory:
         return len(self.entries)
 
     def has_address(self, local: str, domain: str) -> bool:
-        """Whether ``local@domain`` (domain in normal form) is a known SMTP address."""
-        return f"{local.lower()}@{domain}" in self.addresses
+        """Whether ``local@domain`` is a known SMTP address (the domain in any form)."""
+        name = _lookup_form(domain)
+        return name is not None and f"{local.lower()}@{name}" in self.addresses
 
     def has_dn(self, dn: str) -> bool:
         """Whether the legacy Exchange DN is known (case-insensitive)."""
@@ -287,18 +324,14 @@ class Settings:
     encapsulated type without a rule of its own can be routed by a connector.
     """
 
-    reroute: bool = attrs.field(default=False, converter=lambda v: _expect_bool(v, "reroute"))
+    reroute: bool = attrs.field(default=False, converter=_reroute_flag)
     routing: tuple[Route, ...] = attrs.field(default=(), converter=_routes)
     restrictions: Restrictions = attrs.field(factory=Restrictions, converter=_restrictions)
-    server_addresses: tuple[IPAddress, ...] = attrs.field(
-        default=(), converter=_server_addresses
-    )
+    server_addresses: tuple[IPAddress, ...] = attrs.field(default=(), converter=_server_addresses)
     directory: Directory | None = attrs.field(default=None, converter=_directory)
     gateways: frozenset[str] | None = attrs.field(default=None, converter=_gateways)
     release: Release = attrs.field(default=Release.SP3, converter=_release)
-    site_connector: bool = attrs.field(
-        default=False, converter=lambda v: _expect_bool(v, "site_connector")
-    )
+    site_connector: bool = attrs.field(default=False, converter=_site_connector_flag)
     # lookup tables, derived once from the fields above
     _exact: dict[str, Route] = attrs.field(init=False, repr=False, eq=False)
     _suffix: dict[str, Route] = attrs.field(init=False, repr=False, eq=False)
@@ -319,13 +352,15 @@ class Settings:
         Exact ``#`` entries first; then the most specific plain entry on whole labels,
         wherever it stands in the list.
         """
-        route = self._exact.get(domain)
+        name = _lookup_form(domain)
+        if name is None:
+            return None
+        route = self._exact.get(name)
         if route is not None:
             return route
         suffix = self._suffix
         if not suffix:
             return None
-        name = domain
         while True:
             route = suffix.get(name)
             if route is not None:
@@ -404,6 +439,8 @@ def load_settings(source: str | os.PathLike[str] | Mapping[str, Any]) -> Setting
                 data = tomllib.load(handle)
         except OSError as exc:
             raise SettingsError(f"{where}: cannot read the settings file: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise SettingsError(f"{where}: the settings file is not valid UTF-8") from None
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"{where}: not valid TOML: {exc}") from None
         base = path.parent

@@ -7,7 +7,6 @@ it never changes them.
 
 from __future__ import annotations
 
-import bisect
 import enum
 from collections.abc import Iterator
 
@@ -28,7 +27,7 @@ class Severity(enum.StrEnum):
 
 @attrs.frozen
 class Finding:
-    """One trap found in the settings: ``code``, ``severity``, ``message`` and the ``key`` concerned."""
+    """One trap in the settings: ``code``, ``severity``, ``message`` and the ``key`` concerned."""
 
     code: str
     severity: Severity
@@ -39,50 +38,28 @@ class Finding:
         return f"{self.severity.value}: {self.code}: {self.message}"
 
 
-def _span(net: Network) -> tuple[int, int]:
-    """The first and last address of a contiguous, matchable entry."""
-    bits = 32 if net.version == 4 else 128
-    return net.address, net.address | (((1 << bits) - 1) ^ net.mask)
-
-
-def _deny_covering(deny: NetworkSet) -> Iterator[tuple[int, int, int, Network]]:
-    """Contiguous deny entries as ``(version, start, end, entry)``, for the coverage test."""
-    for net in deny:
-        if net.contiguous and net.matchable:
-            start, end = _span(net)
-            yield net.version, start, end, net
-
-
 def _covered_allow_entries(allow: NetworkSet, deny: NetworkSet) -> Iterator[tuple[int, Network]]:
     """Allow entries that a single deny entry covers, with the covering entry.
 
-    Contiguous deny entries are sorted by start with a running maximum of their ends,
-    so each allow entry costs one bisection; non-contiguous ones are tried one by one.
+    A deny entry ``D`` covers an allow entry ``A`` when every bit of ``D``'s mask is set
+    in ``A``'s mask and ``A`` agrees with ``D`` on those bits (masks of any shape).  The
+    deny entries are grouped by mask, so each allow entry costs one set lookup per
+    distinct deny mask, not one comparison per deny entry.
     """
-    spans = sorted(_deny_covering(deny), key=lambda s: (s[0], s[1], -s[2]))
-    keys = [(v, start) for v, start, _, _ in spans]
-    best: list[tuple[int, int, Network] | None] = []
-    running: tuple[int, int, Network] | None = None
-    for version, _, end, net in spans:
-        if running is None or running[0] != version or end > running[1]:
-            running = (version, end, net)
-        best.append(running)
-    odd = [net for net in deny if not net.contiguous and net.matchable]
+    by_mask: dict[tuple[int, int], dict[int, Network]] = {}
+    for net in deny:
+        if net.matchable:
+            by_mask.setdefault((net.version, net.mask), {}).setdefault(net.address, net)
+    masks = sorted(by_mask.items(), key=lambda item: (item[0][0], item[0][1].bit_count()))
     for index, net in enumerate(allow):
         if not net.matchable:
             continue  # reported as unmatchable_network already
-        cover: Network | None = None
-        if net.contiguous:
-            start, end = _span(net)
-            pos = bisect.bisect_right(keys, (net.version, start)) - 1
-            if pos >= 0:
-                candidate = best[pos]
-                if candidate is not None and candidate[0] == net.version and candidate[1] >= end:
-                    cover = candidate[2]
-        if cover is None:
-            cover = next((d for d in odd if d.covers(net)), None)
-        if cover is not None:
-            yield index, cover
+        for (version, mask), entries in masks:
+            if version == net.version and not mask & ~net.mask:
+                cover = entries.get(net.address & mask)
+                if cover is not None:
+                    yield index, cover
+                    break
 
 
 def check(settings: Settings) -> list[Finding]:
@@ -101,17 +78,20 @@ def check(settings: Settings) -> list[Finding]:
                 "restrictions",
             )
         )
-    if r.internal and settings.server_addresses:
-        if all(ip in r.internal for ip in settings.server_addresses):
-            add(
-                Finding(
-                    "internal_covers_all",
-                    Severity.ERROR,
-                    "restrictions.internal covers every address in server_addresses: any client "
-                    "connecting to this server may relay (KB Q193922)",
-                    "restrictions.internal",
-                )
+    if (
+        r.internal
+        and settings.server_addresses
+        and all(ip in r.internal for ip in settings.server_addresses)
+    ):
+        add(
+            Finding(
+                "internal_covers_all",
+                Severity.ERROR,
+                "restrictions.internal covers every address in server_addresses: any client "
+                "connecting to this server may relay (KB Q193922)",
+                "restrictions.internal",
             )
+        )
     if settings.release == "SP2":
         add(
             Finding(
@@ -177,7 +157,8 @@ def check(settings: Settings) -> list[Finding]:
                 "internal_without_server_addresses",
                 Severity.WARNING,
                 "restrictions.internal is set but server_addresses is empty: the server's own "
-                "interfaces are unknown, so a decision without server_ip never matches it (KB Q193922)",
+                "interfaces are unknown, so a decision without server_ip never matches it "
+                "(KB Q193922)",
                 "server_addresses",
             )
         )

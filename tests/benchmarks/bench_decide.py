@@ -1,0 +1,119 @@
+"""How much a decision costs, measured against the standard library in the same run.
+
+1. Per recipient: ``imcea.decide()`` against ``email.utils.parseaddr`` on the same
+   recipients (goal: ratio <= 0.50), for envelopes of one recipient and of ten.
+2. Allow-list size: ``decide()`` for a client that must be looked up in 100,000 allow
+   networks against the same with 10 (goal: ratio <= 1.25).
+
+The two sides of each ratio are timed in alternating rounds and the best round of each
+is kept.  Run: ``python tests/benchmarks/bench_decide.py``.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from collections.abc import Callable
+from email.utils import parseaddr
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import imcea
+
+ROUNDS = 15
+
+
+def best_of(runs: dict[str, Callable[[], None]], rounds: int = ROUNDS) -> dict[str, float]:
+    """Best time in seconds of each callable, the callables interleaved round by round."""
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(rounds):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def recipients(count: int) -> list[str]:
+    """A realistic mix: local users, outside addresses, a few bracketed and encapsulated."""
+    rng = random.Random(5)
+    out = []
+    for i in range(count):
+        kind = rng.random()
+        if kind < 0.55:
+            out.append(f"user{i}@contoso.com")
+        elif kind < 0.85:
+            out.append(f"someone.{i}@partner{i % 7}.example")
+        elif kind < 0.95:
+            out.append(f"<first.last{i}@sales.contoso.com>")
+        else:
+            out.append(imcea.encode("SMTP", f"x{i}@remote.example", "contoso.com"))
+    return out
+
+
+def settings(allow: int) -> imcea.Settings:
+    rng = random.Random(allow)
+    nets = [f"10.{rng.randrange(256)}.{rng.randrange(256)}.0/24" for _ in range(allow - 1)]
+    nets.append("192.168.0.1")
+    return imcea.Settings(
+        reroute=True,
+        routing=[imcea.Route("contoso.com", "inbound")],
+        restrictions=imcea.Restrictions(allow=nets),
+        server_addresses=["192.0.2.10"],
+    )
+
+
+def main() -> None:
+    rcpts = recipients(2000)
+    config = settings(10)
+    singles = [imcea.Envelope("a@b.example", [r]) for r in rcpts]
+    tens = [imcea.Envelope("a@b.example", rcpts[i : i + 10]) for i in range(0, len(rcpts), 10)]
+    decide = imcea.decide
+
+    def run_parseaddr() -> None:
+        for r in rcpts:
+            parseaddr(r)
+
+    def run_single() -> None:
+        for env in singles:
+            decide(env, "192.168.0.1", config)
+
+    def run_tens() -> None:
+        for env in tens:
+            decide(env, "192.168.0.1", config)
+
+    t = best_of({"parseaddr": run_parseaddr, "single": run_single, "tens": run_tens})
+    n = len(rcpts)
+    print(f"{n} recipients, best of {ROUNDS} interleaved rounds")
+    print(f"  email.utils.parseaddr       {t['parseaddr'] / n * 1e6:7.2f} us per recipient")
+    print(f"  decide, 1 recipient/call    {t['single'] / n * 1e6:7.2f} us per recipient")
+    print(f"  decide, 10 recipients/call  {t['tens'] / n * 1e6:7.2f} us per recipient")
+    print(
+        f"  ratio decide/parseaddr: {t['single'] / t['parseaddr']:.2f} (1 per call), "
+        f"{t['tens'] / t['parseaddr']:.2f} (10 per call); goal <= 0.50"
+    )
+
+    small, large = settings(10), settings(100_000)
+    rng = random.Random(1)
+    clients = [f"172.16.{rng.randrange(256)}.{rng.randrange(256)}" for _ in range(2000)]
+    env = imcea.Envelope("a@b.example", ["someone@partner.example"])
+
+    def lookups(config: imcea.Settings) -> Callable[[], None]:
+        def run() -> None:
+            for ip in clients:
+                decide(env, ip, config)
+
+        return run
+
+    t = best_of({"10": lookups(small), "100000": lookups(large)})
+    per = {k: v / len(clients) * 1e6 for k, v in t.items()}
+    print(f"relay check of {len(clients)} outside clients (each looked up in the allow list)")
+    print(f"  10 allow networks        {per['10']:7.2f} us per decision")
+    print(f"  100,000 allow networks   {per['100000']:7.2f} us per decision")
+    print(f"  ratio 100,000/10: {t['100000'] / t['10']:.2f}; goal <= 1.25")
+
+
+if __name__ == "__main__":
+    main()
