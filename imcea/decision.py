@@ -12,8 +12,9 @@ Relay safety: with release SP3 the only ways to a Reroute are a permitted client
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple, overload
+from typing import NamedTuple
 
 import attrs
 
@@ -123,52 +124,46 @@ class Decision(NamedTuple):
         return self.action is Action.RETURN
 
 
-@attrs.frozen
-class Verdict(Sequence[Decision]):
-    """The decisions for an envelope, one per recipient, in order."""
+class Verdict(tuple[Decision, ...]):
+    """The decisions for an envelope, one per recipient, in order (an immutable sequence)."""
 
-    decisions: tuple[Decision, ...]
-    envelope: Envelope
-    client: IPAddress
-    authenticated: bool = False
-    server_ip: IPAddress | None = None
-
-    @overload
-    def __getitem__(self, index: int) -> Decision: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Decision]: ...
-    def __getitem__(self, index: int | slice) -> Decision | Sequence[Decision]:
-        return self.decisions[index]
-
-    def __len__(self) -> int:
-        return len(self.decisions)
-
-    def __iter__(self) -> Iterator[Decision]:
-        return iter(self.decisions)
+    __slots__ = ()
 
     @property
     def any_returned(self) -> bool:
         """Whether some recipient is returned."""
-        return any(d.action is Action.RETURN for d in self.decisions)
+        return any(d.action is Action.RETURN for d in self)
 
     @property
     def any_rerouted(self) -> bool:
         """Whether some recipient is relayed back out."""
-        return any(d.action is Action.REROUTE for d in self.decisions)
+        return any(d.action is Action.REROUTE for d in self)
 
 
 class _Permission(NamedTuple):
-    """The §2.3 answer for one client, computed at most once per call."""
+    """The §2.3 answer for one client; ``detail`` names the client as it was written."""
 
     permitted: bool
     reason: Reason
     detail: str
 
 
+_PERMISSION = "permission"  # the memo key prefix of §2.3 answers
+_MEMO_SIZE = 4096
+
+
 class _Call:
     """What one :func:`decide` call knows about its client and settings."""
 
-    __slots__ = ("authenticated", "client", "permission_cache", "server_ip", "settings")
+    __slots__ = (
+        "authenticated",
+        "client",
+        "client_text",
+        "permission_cache",
+        "server_ip",
+        "server_text",
+        "settings",
+    )
 
     def __init__(
         self,
@@ -176,24 +171,40 @@ class _Call:
         client: IPAddress,
         authenticated: bool,
         server_ip: IPAddress | None,
+        client_text: str,
     ) -> None:
         self.settings = settings
         self.client = client
+        self.client_text = client_text  # str() of an ipaddress object is costly
+        self.server_text = None if server_ip is None else str(server_ip)
         self.authenticated = authenticated
         self.server_ip = server_ip
         self.permission_cache: _Permission | None = None
 
     def permission(self) -> _Permission:
-        """May this client relay?  DESIGN §2.3, steps 1 to 4 (step 0 is the caller's)."""
+        """May this client relay?  DESIGN §2.3, steps 1 to 4 (step 0 is the caller's).
+
+        Computed once per call, and remembered with the (immutable) settings for the
+        next calls from the same client: a server sees the same clients again and again.
+        """
         if self.permission_cache is None:
-            self.permission_cache = _permission(self)
+            # keyed by the addresses as written: str hashes are cached, ipaddress ones are not
+            key = (_PERMISSION, self.client_text, self.authenticated, self.server_text)
+            memo = self.settings.memo()
+            found: _Permission | None = memo.get(key)
+            if found is None:
+                found = _permission(self)
+                if len(memo) >= _MEMO_SIZE:
+                    memo.clear()
+                memo[key] = found
+            self.permission_cache = found
         return self.permission_cache
 
 
 def _permission(call: _Call) -> _Permission:
     r = call.settings.restrictions
-    client = call.client
-    denied = r.deny.match(client)
+    client = call.client_text
+    denied = r.deny.match(call.client)
     if denied is not None:
         return _Permission(
             False,
@@ -212,7 +223,7 @@ def _permission(call: _Call) -> _Permission:
             Reason.RELAY_AUTHENTICATED,
             f"client {client} authenticated and restrictions.authenticated is on",
         )
-    allowed = r.allow.match(client)
+    allowed = r.allow.match(call.client)
     if allowed is not None:
         return _Permission(
             True,
@@ -244,32 +255,42 @@ def _accepted(recipient: str) -> str:
 
 
 def _bare(recipient: str) -> str:
+    """The recipient as the IMS echoes it: without surrounding blanks and angle brackets."""
     text = recipient.strip()
-    if text.startswith("<") and text.endswith(">"):
+    if text[:1] == "<" and text[-1:] == ">":
         text = text[1:-1]
     return text
 
 
+# Enum members and the tuple constructor bound once: attribute lookups on an enum class
+# cost as much as the rest of building a Decision, and this runs for every recipient.
+_DELIVER, _REROUTE, _RETURN = Action.DELIVER, Action.REROUTE, Action.RETURN
+_INBOUND_ROUTE, _RELAY_ROUTE = RouteAction.INBOUND, RouteAction.RELAY
+_LOCAL_RECIPIENT = Reason.LOCAL_RECIPIENT
+_INBOUND_UNVERIFIED = Reason.INBOUND_UNVERIFIED
+_UNKNOWN_RECIPIENT = Reason.UNKNOWN_RECIPIENT
+_new = tuple.__new__
+
+
 def _deliver(recipient: str, reason: Reason, detail: str, resolved: str) -> Decision:
-    return Decision(recipient, Action.DELIVER, reason, detail, _accepted(recipient), None, resolved)
+    reply = _accepted(recipient)
+    return _new(Decision, (recipient, _DELIVER, reason, detail, reply, None, resolved, None))
 
 
 def _returned(recipient: str, reason: Reason, detail: str) -> Decision:
     """Accepted at RCPT, then returned with a non-delivery report."""
-    return Decision(
-        recipient, Action.RETURN, reason, detail, _accepted(recipient), NDR_TEXT[reason]
-    )
+    reply = _accepted(recipient)
+    return _new(Decision, (recipient, _RETURN, reason, detail, reply, NDR_TEXT[reason], None, None))
 
 
 def _refused(recipient: str, reason: Reason, detail: str) -> Decision:
     """Refused at RCPT with ``550 Relaying is prohibited``."""
-    return Decision(recipient, Action.RETURN, reason, detail, RELAY_PROHIBITED)
+    return _new(Decision, (recipient, _RETURN, reason, detail, RELAY_PROHIBITED, None, None, None))
 
 
 def _reroute(recipient: str, reason: Reason, detail: str, resolved: str, hop: str) -> Decision:
-    return Decision(
-        recipient, Action.REROUTE, reason, detail, _accepted(recipient), None, resolved, hop
-    )
+    reply = _accepted(recipient)
+    return _new(Decision, (recipient, _REROUTE, reason, detail, reply, None, resolved, hop))
 
 
 # ---------------------------------------------------------------------------
@@ -298,26 +319,22 @@ def _classify(path: Path, settings: Settings, *, rerouting: bool) -> _Destinatio
     if path.literal is not None:
         if settings.is_server_address(path.literal):
             return _INBOUND
-        return _Destination(
-            domain, path.address, False, f"{domain} is not one of server_addresses (KB Q193316)"
-        )
-    route = settings.route_for(domain)
+        why = f"{domain} is not one of server_addresses (KB Q193316)"
+        return _new(_Destination, (domain, path.address, False, why))
+    route = settings.lookup_route(domain)
     if route is None:
-        return _Destination(domain, path.address, False, f"no routing entry matches {domain}")
-    if route.action is RouteAction.INBOUND:
+        why = f"no routing entry matches {domain}"
+        return _new(_Destination, (domain, path.address, False, why))
+    action = route.action
+    if action is _INBOUND_ROUTE:
         return _INBOUND
-    if route.action is RouteAction.RELAY:
-        return _Destination(
-            domain, path.address, True, f"routing entry {str(route)!r} always relays (KB Q195969)"
-        )
+    if action is _RELAY_ROUTE:
+        why = f"routing entry {str(route)!r} always relays (KB Q195969)"
+        return _new(_Destination, (domain, path.address, True, why))
     target = route.to
     assert target is not None
-    return _Destination(
-        target,
-        _with_domain(path, target),
-        False,
-        f"routing entry {str(route)!r} reroutes {domain} to {target} (KB Q190710)",
-    )
+    why = f"routing entry {str(route)!r} reroutes {domain} to {target} (KB Q190710)"
+    return _new(_Destination, (target, _with_domain(path, target), False, why))
 
 
 def _with_domain(path: Path, domain: str) -> str:
@@ -364,14 +381,12 @@ def _inbound(
     if directory is not None:
         assert path.domain is not None
         if directory.has_address(local, path.domain):
-            return _deliver(
-                recipient, Reason.LOCAL_RECIPIENT, f"{address} is in the directory", address
-            )
-        return _returned(recipient, Reason.UNKNOWN_RECIPIENT, f"{address} is not in the directory")
+            return _deliver(recipient, _LOCAL_RECIPIENT, f"{address} is in the directory", address)
+        return _returned(recipient, _UNKNOWN_RECIPIENT, f"{address} is not in the directory")
     if ours or _is_ours(path, settings):
         return _deliver(
             recipient,
-            Reason.INBOUND_UNVERIFIED,
+            _INBOUND_UNVERIFIED,
             f"{path.domain} is an inbound domain and no directory is given to check {address}",
             address,
         )
@@ -389,8 +404,8 @@ def _is_ours(path: Path, settings: Settings) -> bool:
     if path.literal is not None:
         return settings.is_server_address(path.literal)
     assert path.domain is not None
-    route = settings.route_for(path.domain)
-    return route is not None and route.action is RouteAction.INBOUND
+    route = settings.lookup_route(path.domain)
+    return route is not None and route.action is _INBOUND_ROUTE
 
 
 def _encapsulated(recipient: str, path: Path, call: _Call, depth: int) -> Decision:
@@ -522,6 +537,12 @@ def _decide_recipient(recipient: str, call: _Call) -> Decision:
     return _decide_path(recipient, path, call, 0)
 
 
+@functools.lru_cache(maxsize=4096)
+def _client_ip(text: str) -> IPAddress:
+    """:func:`parse_ip` of a client address string, remembered: logs repeat their clients."""
+    return parse_ip(text, key="sender_ip")
+
+
 def decide(
     envelope: Envelope,
     sender_ip: str | IPAddress,
@@ -540,8 +561,12 @@ def decide(
         raise Error(f"envelope: expected an imcea.Envelope, got {type(envelope).__name__}")
     if not isinstance(settings, Settings):
         raise Error(f"settings: expected an imcea.Settings, got {type(settings).__name__}")
-    client = parse_ip(sender_ip, key="sender_ip")
+    if type(sender_ip) is str:
+        client = _client_ip(sender_ip)
+        client_text = sender_ip.strip()
+    else:
+        client = parse_ip(sender_ip, key="sender_ip")
+        client_text = str(client)
     server = None if server_ip is None else parse_ip(server_ip, key="server_ip")
-    call = _Call(settings, client, bool(authenticated), server)
-    decisions = tuple(_decide_recipient(r, call) for r in envelope.recipients)
-    return Verdict(decisions, envelope, client, bool(authenticated), server)
+    call = _Call(settings, client, bool(authenticated), server, client_text)
+    return Verdict([_decide_recipient(r, call) for r in envelope.recipients])

@@ -38,6 +38,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
+from typing import NamedTuple
 
 import attrs
 
@@ -89,12 +90,12 @@ _BAD_UNQUOTED = re.compile(r"[\s()<>\[\],:;]")
 # since the parser refuses it unquoted).
 _DOT_STRING = re.compile(rf"[{_ATEXT}\x80-\U0010ffff]++(?:\.[{_ATEXT}\x80-\U0010ffff]++)*+")
 _SPACE = re.compile(r"\s")
+_ASCII_DOT_STRING = re.compile(rf"[{_ATEXT}]++(?:\.[{_ATEXT}]++)*+")
 _ROUTE_HOP_END = re.compile(r"[,:]")
 
 
-@attrs.frozen
-class Path:
-    """A parsed recipient path.
+class Path(NamedTuple):
+    """A parsed recipient path (a named tuple: it is built for every recipient decided).
 
     ``local`` is the local part unquoted; ``domain`` is the comparison form of the
     domain (lower case, no trailing dot, IDN as A-labels) or, for an address
@@ -122,7 +123,11 @@ class Path:
         local = self.local
         if self.domain is None:
             return local
-        if _DOT_STRING.fullmatch(local) is None or _SPACE.search(local) is not None:
+        if local.isascii():  # the common case: one regex, no Unicode ranges
+            plain = _ASCII_DOT_STRING.fullmatch(local) is not None
+        else:
+            plain = _DOT_STRING.fullmatch(local) is not None and _SPACE.search(local) is None
+        if not plain:
             local = '"' + local.replace("\\", "\\\\").replace('"', '\\"') + '"'
         return f"{local}@{self.domain}"
 
@@ -150,6 +155,9 @@ def _show(text: str) -> str:
     return repr(text) if len(text) <= 60 else repr(text[:57]) + "..."
 
 
+_new = tuple.__new__  # a Path without the keyword handling of its generated __new__
+
+
 def parse_path(text: str) -> Path | Malformed:
     """Parse one RFC 5321 recipient path (the argument of ``RCPT TO``).
 
@@ -174,7 +182,7 @@ def parse_path(text: str) -> Path | Malformed:
     if match is not None:
         local, domain = match.group(2, 3)
         if len(domain) <= _FAST_HOSTNAME:
-            return Path(text, local, domain.lower())
+            return _new(Path, (text, local, domain.lower(), None, (), False))
     return _parse(text)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Iterable, Mapping, Sequence, Set
+from collections.abc import Hashable, Iterable, Mapping, Sequence, Set
 from pathlib import Path as FilePath
 from typing import Any
 
@@ -336,6 +336,7 @@ class Settings:
     _exact: dict[str, Route] = attrs.field(init=False, repr=False, eq=False)
     _suffix: dict[str, Route] = attrs.field(init=False, repr=False, eq=False)
     _servers: frozenset[IPAddress] = attrs.field(init=False, repr=False, eq=False)
+    _memo: dict[Hashable, Any] = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         exact: dict[str, Route] = {}
@@ -345,6 +346,7 @@ class Settings:
         object.__setattr__(self, "_exact", exact)
         object.__setattr__(self, "_suffix", suffix)
         object.__setattr__(self, "_servers", frozenset(self.server_addresses))
+        object.__setattr__(self, "_memo", {})
 
     def route_for(self, domain: str) -> Route | None:
         """The routing-table entry for *domain* (in normal form), or ``None`` (DESIGN §2.2).
@@ -353,8 +355,10 @@ class Settings:
         wherever it stands in the list.
         """
         name = _lookup_form(domain)
-        if name is None:
-            return None
+        return None if name is None else self.lookup_route(name)
+
+    def lookup_route(self, name: str) -> Route | None:
+        """:meth:`route_for` of a domain already in normal form (as paths give it)."""
         route = self._exact.get(name)
         if route is not None:
             return route
@@ -369,6 +373,14 @@ class Settings:
             if dot < 0:
                 return None
             name = name[dot + 1 :]
+
+    def memo(self) -> dict[Hashable, Any]:
+        """A scratch dictionary for answers derived from these settings alone.
+
+        Settings never change, so such an answer (may this client relay?) stays true
+        for as long as the settings live; users of it keep it small.
+        """
+        return self._memo
 
     def is_server_address(self, ip: IPAddress) -> bool:
         """Whether *ip* is one of the server's own addresses."""
