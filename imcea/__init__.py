@@ -8,11 +8,32 @@ fix of KB Q237927; :func:`check` finds the configuration traps of its settings.
 
 from __future__ import annotations
 
-from .codec import Encapsulated, Found, decode, encode, find_all, is_encapsulated, x500
-from .decision import Action, Decision, Envelope, Reason, Verdict, decide
-from .errors import DecodeError, EncodeError, Error, SettingsError
-from .settings import Release, Restrictions, Route, RouteAction, Settings, load_settings
-from .traps import Finding, Severity, check
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .codec import Encapsulated, Found, decode, encode, find_all, is_encapsulated, x500
+    from .decision import Action, Decision, Envelope, Reason, Verdict, decide
+    from .errors import DecodeError, EncodeError, Error, SettingsError
+    from .settings import Release, Restrictions, Route, RouteAction, Settings, load_settings
+    from .traps import Finding, Severity, check
+
+# Public name -> the module that defines it.  Modules are imported on first use, so
+# that ``import imcea`` (and the command line) start fast and pay only for what they use.
+_LOCATIONS = {
+    **dict.fromkeys(
+        ("Encapsulated", "Found", "decode", "encode", "find_all", "is_encapsulated", "x500"),
+        "codec",
+    ),
+    **dict.fromkeys(("Action", "Decision", "Envelope", "Reason", "Verdict", "decide"), "decision"),
+    **dict.fromkeys(("DecodeError", "EncodeError", "Error", "SettingsError"), "errors"),
+    **dict.fromkeys(
+        ("Release", "Restrictions", "Route", "RouteAction", "Settings", "load_settings"),
+        "settings",
+    ),
+    **dict.fromkeys(("Finding", "Severity", "check"), "traps"),
+}
+
 
 __all__ = [
     "Action",
@@ -44,3 +65,16 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    module = _LOCATIONS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'imcea' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
