@@ -1,10 +1,11 @@
 """Client IP addresses and the network lists of the IMS "Routing Restrictions" dialog.
 
-The Exchange 5.5 IMS matches a client against an entry ``IP/MASK`` by ``(ip AND mask) ==
-IP``, with whatever mask the registry holds: a mask need not be contiguous, and an entry
-with host bits set outside its mask can never match (KB Q193922, KB Q260562).
-:class:`NetworkSet` keeps those semantics and answers in logarithmic time, whatever the
-number of entries, because the relay decision asks it about every client.
+The Exchange 5.5 IMS matches a client against a restriction entry ``IP/MASK`` (KB
+Q260562) by ``(ip AND mask) == IP``, with whatever mask the registry holds: a mask need
+not be contiguous, and an entry with host bits set outside its mask can never match
+(KB Q193922).  :class:`NetworkSet` keeps those semantics and answers in time
+logarithmic in the number of entries, because the relay decision asks it about every
+client and a list may hold many thousands.
 
 Contiguous entries (CIDR blocks, nested or disjoint) are flattened, per IP version, into a
 sorted partition of the address space into intervals, each labelled with the most
@@ -22,7 +23,7 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain, repeat
-from operator import add, is_not, or_, rshift, sub
+from operator import add, and_, is_not, or_, rshift, sub
 
 import attrs
 
@@ -417,7 +418,7 @@ def _block_table(starts: Sequence[int], flags: bytes, width: int) -> tuple[array
     whole_ends.append(after_last)
     counts = list(map(sub, firsts[1:], firsts))
     wholes = map(sub, whole_ends, firsts)
-    straddles = map(min, counts, map(sub, firsts[1:], whole_ends))
+    straddles = map(and_, map(sub, firsts[1:], whole_ends), map(bool, counts))
     whole_codes = map(or_, range(4 | 2, (len(starts) + 1) << 2, 4), flags[1:])
     straddle_codes = range(4, (len(starts) + 1) << 2, 4)
     runs = zip(

@@ -732,7 +732,7 @@ def index_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     return str(request.param)
 
 
-@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), entries=ENTRIES)
 def test_match_agrees_with_reference(
     index_kind: str, data: st.DataObject, entries: list[Entry]

@@ -9,7 +9,9 @@ It builds sets of 10, 1,000 and 100,000 random IPv4 networks (single addresses, 
 and ``/16`` blocks, in CIDR form or with dotted masks) spread over the unicast space,
 then times ``ip in networks`` for ``IPv4Address`` clients, the sizes interleaved over
 several rounds, and prints the best round in nanoseconds per lookup and the ratio of the
-largest set to the smallest (the median ratio too).
+largest set to the smallest (the median ratio too).  Times are processor time of this
+process (``time.process_time``), so that other work on a busy machine does not land in
+one side's rounds only; the build's elapsed time is printed too.
 
 The goal (a ratio of at most 1.25) is checked on random client addresses drawn from a
 working set of 1,000 distinct addresses, as a server's clients recur.  The other rows
@@ -87,11 +89,11 @@ def random_clients(
 
 
 def time_lookups(networks: NetworkSet, clients: list[IPAddress]) -> float:
-    """Seconds per membership test, over all *clients*."""
-    start = time.perf_counter()
+    """Processor seconds per membership test, over all *clients*."""
+    start = time.process_time()
     for ip in clients:
         ip in networks  # noqa: B015
-    return (time.perf_counter() - start) / len(clients)
+    return (time.process_time() - start) / len(clients)
 
 
 def main() -> int:
@@ -136,16 +138,18 @@ def main() -> int:
 
     texts = random_networks(rng, largest)
     builds = []
+    elapsed = []
     for _ in range(BUILD_RUNS):
-        start = time.perf_counter()
+        start, start_wall = time.process_time(), time.perf_counter()
         NetworkSet(texts)
-        builds.append(time.perf_counter() - start)
+        builds.append(time.process_time() - start)
+        elapsed.append(time.perf_counter() - start_wall)
     build = min(builds)
     build_ok = build < BUILD_GOAL
     print(
         f"building a set of {largest:,} networks from strings: {build:.3f} s "
-        f"(best of {BUILD_RUNS}, median {statistics.median(builds):.3f} s; "
-        f"goal < {BUILD_GOAL:g} s: {'met' if build_ok else 'MISSED'})"
+        f"(best of {BUILD_RUNS}; median {statistics.median(builds):.3f} s; best elapsed "
+        f"{min(elapsed):.3f} s; goal < {BUILD_GOAL:g} s: {'met' if build_ok else 'MISSED'})"
     )
     return 0 if ratio_ok and build_ok else 1
 
