@@ -26,11 +26,13 @@ def _console_examples() -> list[tuple[str, list[str]]]:
     text = README.read_text(encoding="utf-8")
     examples: list[tuple[str, list[str]]] = []
     for block in re.findall(r"```console\n(.*?)```", text, re.DOTALL):
+        current: list[str] | None = None
         for line in block.splitlines():
             if line.startswith("$ "):
-                examples.append((line[2:], []))
-            elif examples and line:
-                examples[-1][1].append(line)
+                current = []
+                examples.append((line[2:], current))
+            elif current is not None and line:
+                current.append(line)
     return [(cmd, out) for cmd, out in examples if out]
 
 
