@@ -62,7 +62,6 @@ PERMITTED_REASONS = {
 }
 
 
-
 def budget(examples: int) -> Any:
     """Hypothesis settings: *examples* runs, no deadline (the file stays well under 30 s)."""
     return settings(
@@ -70,7 +69,6 @@ def budget(examples: int) -> Any:
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
-
 
 
 # ---------------------------------------------------------------------------
@@ -86,8 +84,15 @@ REMOTES = [
     "chelsea.com",
     "sea.com",
 ]
-ROUTE_DOMAINS = ["contoso.com", "exact.contoso.com", "always.example", "partner.example",
-                 "example.net", "sea.com", "com"]
+ROUTE_DOMAINS = [
+    "contoso.com",
+    "exact.contoso.com",
+    "always.example",
+    "partner.example",
+    "example.net",
+    "sea.com",
+    "com",
+]
 REROUTE_TARGETS = ["mail.partner.example", "gw.example", "contoso.com", "[198.51.100.7]"]
 SERVER_POOL = ["192.0.2.10", "10.0.0.1", "2001:db8::25", "1.2.3.4"]
 LITERALS = [
@@ -116,8 +121,17 @@ CLIENT_POOL = [
     "::ffff:192.168.0.7",
     "::ffff:203.0.113.5",
 ]
-NETWORK_BASES = ["192.168.0.0", "192.168.0.1", "192.168.0.66", "10.0.0.0", "10.0.0.1",
-                 "203.0.113.0", "203.0.113.5", "192.0.2.10", "0.0.0.0"]
+NETWORK_BASES = [
+    "192.168.0.0",
+    "192.168.0.1",
+    "192.168.0.66",
+    "10.0.0.0",
+    "10.0.0.1",
+    "203.0.113.0",
+    "203.0.113.5",
+    "192.0.2.10",
+    "0.0.0.0",
+]
 NETWORK_BASES6 = ["2001:db8::", "2001:db8::1", "2001:db8:1::", "::1", "::"]
 
 LOCALS = [
@@ -204,8 +218,9 @@ _VARIANTS = (
 
 def variants(names: list[str]) -> st.SearchStrategy[str]:
     """The names, in any case and with or without the trailing dot."""
-    return st.builds(lambda name, how: how(name), st.sampled_from(names),
-                     st.sampled_from(_VARIANTS))
+    return st.builds(
+        lambda name, how: how(name), st.sampled_from(names), st.sampled_from(_VARIANTS)
+    )
 
 
 literals = st.sampled_from(LITERALS)
@@ -245,8 +260,7 @@ def _mangle(address: str, how: str | None) -> str:
     return f"{local}@{domain}"
 
 
-def _encapsulate(inner: str, layers: list[tuple[str, str]], how: str | None,
-                 brackets: bool) -> str:
+def _encapsulate(inner: str, layers: list[tuple[str, str]], how: str | None, brackets: bool) -> str:
     """*inner* encapsulated by each layer in turn (innermost first), then mangled."""
     address = inner
     for addrtype, domain in layers:
@@ -261,9 +275,11 @@ def _encapsulate(inner: str, layers: list[tuple[str, str]], how: str | None,
 nested = st.builds(
     _encapsulate,
     st.one_of(
-        st.builds("{}@{}".format,
-                  st.sampled_from(["user", "alice", "user%example.net", "example.net!user"]),
-                  st.one_of(plain_domains, literals)),
+        st.builds(
+            "{}@{}".format,
+            st.sampled_from(["user", "alice", "user%example.net", "example.net!user"]),
+            st.one_of(plain_domains, literals),
+        ),
         st.sampled_from(LOCALS).map(lambda local: local + "@contoso.com"),
         st.sampled_from(["/O=ORG/OU=SITE/CN=RECIPIENTS/CN=JDOE", "nodomain", "Postmaster"]),
     ),
@@ -329,8 +345,10 @@ def _with_home(home: bool, routes: list[dict[str, str]]) -> list[dict[str, str]]
     """Usually our own domain is inbound (so encapsulated addresses reach step 4)."""
     if not home:
         return routes
-    return [{"domain": "contoso.com", "action": "inbound"},
-            *(r for r in routes if r["domain"] != "contoso.com")]
+    return [
+        {"domain": "contoso.com", "action": "inbound"},
+        *(r for r in routes if r["domain"] != "contoso.com"),
+    ]
 
 
 route_entries = st.builds(_with_home, st.integers(0, 3).map(bool), _random_routes)
@@ -377,7 +395,7 @@ def settings_maps(
 
 
 clients = st.one_of(st.sampled_from(CLIENT_POOL), st.ip_addresses().map(str))
-server_ips = st.one_of(st.none(), st.sampled_from(SERVER_POOL + ["203.0.113.1"]))
+server_ips = st.one_of(st.none(), st.sampled_from([*SERVER_POOL, "203.0.113.1"]))
 
 # ---------------------------------------------------------------------------
 # the independent reference (DESIGN §2.2, §2.3)
@@ -410,8 +428,9 @@ def ref_in(networks_written: list[str], ip: ipaddress.IPv4Address | ipaddress.IP
     return False
 
 
-def ref_permissions(restr: dict[str, Any], client: str, authenticated: bool,
-                    server_ip: str | None) -> set[Reason]:
+def ref_permissions(
+    restr: dict[str, Any], client: str, authenticated: bool, server_ip: str | None
+) -> set[Reason]:
     """Every §2.3 ground on which the client may relay (empty: it may not)."""
     ip = _ip(client)
     if ref_in(restr["deny"], ip):
@@ -480,8 +499,9 @@ def check_table(decision: imcea.Decision) -> None:
         assert decision.resolved and decision.next_hop, decision
 
 
-def _run(source: dict[str, Any], rcpts: list[str], client: str, auth: bool,
-         server_ip: str | None) -> imcea.Verdict:
+def _run(
+    source: dict[str, Any], rcpts: list[str], client: str, auth: bool, server_ip: str | None
+) -> imcea.Verdict:
     verdict = imcea.decide(
         imcea.Envelope("<probe@example.org>", rcpts),
         client,
@@ -519,8 +539,7 @@ def test_sp3_reroutes_only_permitted_clients_or_always_relay(
 
 
 @budget(150)
-@given(settings_maps(release="SP3", reroute=False), envelopes, clients, st.booleans(),
-       server_ips)
+@given(settings_maps(release="SP3", reroute=False), envelopes, clients, st.booleans(), server_ips)
 def test_sp3_without_rerouting_never_reroutes(
     source: dict[str, Any], rcpts: list[str], client: str, auth: bool, server_ip: str | None
 ) -> None:
@@ -550,14 +569,20 @@ def test_decide_never_raises_and_agrees_with_the_reasons_table(
 @given(
     settings_maps(release="SP3", reroute=True),
     st.sampled_from(["user", "relaytest", "Alice"]),
-    st.one_of(variants(OURS + REMOTES + ["gw.example", "mail.partner.example"]),
-              st.sampled_from(["[192.0.2.10]", "[10.0.0.1]", "[198.51.100.7]", "[1.2.3.4]"])),
+    st.one_of(
+        variants([*OURS, *REMOTES, "gw.example", "mail.partner.example"]),
+        st.sampled_from(["[192.0.2.10]", "[10.0.0.1]", "[198.51.100.7]", "[1.2.3.4]"]),
+    ),
     clients,
     st.booleans(),
     server_ips,
 )
 def test_plain_recipients_follow_the_reference(
-    source: dict[str, Any], local: str, domain: str, client: str, auth: bool,
+    source: dict[str, Any],
+    local: str,
+    domain: str,
+    client: str,
+    auth: bool,
     server_ip: str | None,
 ) -> None:
     """(e) the converse for plain ``local@domain``: refused exactly when §2.3 refuses."""
@@ -597,21 +622,33 @@ def test_plain_recipients_follow_the_reference(
 @budget(100)
 @given(
     settings_maps(release="SP3", reroute=True),
-    st.sampled_from(["user@example.net", "user@relay-target.example", "user@always.example",
-                     "user@partner.example"]),
+    st.sampled_from(
+        [
+            "user@example.net",
+            "user@relay-target.example",
+            "user@always.example",
+            "user@partner.example",
+        ]
+    ),
     st.integers(1, 3),
     clients,
     st.booleans(),
     server_ips,
 )
 def test_sp3_encapsulated_one_offs_obey_the_restrictions(
-    source: dict[str, Any], inner: str, levels: int, client: str, auth: bool,
+    source: dict[str, Any],
+    inner: str,
+    levels: int,
+    client: str,
+    auth: bool,
     server_ip: str | None,
 ) -> None:
     """The seed's fix: an encapsulated one-off of a remote address, at our own inbound
     domain, is relayed only as the inner address would be (or refused with 550)."""
-    source = {**source, "routing": [{"domain": "#ims.contoso.com", "action": "inbound"},
-                                    *source["routing"]]}
+    source = {
+        **source,
+        "routing": [{"domain": "#ims.contoso.com", "action": "inbound"}, *source["routing"]],
+    }
     address = inner
     for _ in range(levels):
         address = imcea.encode("SMTP", address, "ims.contoso.com")
@@ -652,8 +689,9 @@ def test_reference_network_matching() -> None:
 def test_reference_permissions() -> None:
     restr = {"authenticated": False, "allow": [], "internal": [], "deny": []}
     assert ref_permissions(restr, "203.0.113.5", False, None) == {Reason.OPEN_RELAY}
-    assert ref_permissions({**restr, "deny": ["203.0.113.0/24"]}, "203.0.113.5", True,
-                           None) == set()
+    assert (
+        ref_permissions({**restr, "deny": ["203.0.113.0/24"]}, "203.0.113.5", True, None) == set()
+    )
     closed = {**restr, "allow": ["192.168.0.0/24"], "internal": ["10.0.0.1"]}
     assert ref_permissions(closed, "203.0.113.5", True, None) == set()
     assert ref_permissions(closed, "192.168.0.9", False, None) == {Reason.RELAY_ALLOWED_HOST}
@@ -686,8 +724,9 @@ def test_nested_strategy_reaches_deep_encodings() -> None:
     verdict = imcea.decide(
         imcea.Envelope("", [address]),
         "203.0.113.5",
-        imcea.load_settings({"reroute": True, "routing": [{"domain": "contoso.com",
-                                                            "action": "inbound"}]}),
+        imcea.load_settings(
+            {"reroute": True, "routing": [{"domain": "contoso.com", "action": "inbound"}]}
+        ),
     )
     assert verdict[0].action is not Action.REROUTE
     assert verdict[0].reason is Reason.ENCAPSULATION_TOO_DEEP
