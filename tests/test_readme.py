@@ -51,7 +51,7 @@ def test_console_example(command: str, expected: list[str], tmp_path: Path) -> N
     if argv[1] == "x500":
         # the README's NDR file: the wrapped NDR of the Python example
         (tmp_path / "ndr.txt").write_text(
-            "Original recipient: IMCEAEX-_O=ORG_OU=EXCHANGE+20ADMINISTRATIVE+20GROUP+20+28FYDIBOHF\n"
+            "To: IMCEAEX-_O=ORG_OU=EXCHANGE+20ADMINISTRATIVE+20GROUP+20+28FYDIBOHF\n"
             "23SPDLT+29_CN=RECIPIENTS_CN=JDOE@contoso.com\n",
             encoding="utf-8",
         )
