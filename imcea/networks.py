@@ -283,7 +283,7 @@ def parse_network(text: str, *, key: str = "network") -> Network:
     *key*: ``"network: '10.0.0.0/255.255.x.0' is not a network"``.
     """
     if not isinstance(text, str):
-        raise SettingsError(f"{key}: expected a string, got {type(text).__name__}")
+        raise SettingsError(f"{key}: expected a network string, got {_shown(text)}")
     network = _network_from_str(text)
     if network is None:
         raise SettingsError(f"{key}: {_shown(text)} is not a network")
