@@ -210,6 +210,12 @@ def _cmd_audit(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
     return EXIT_RETURNED if report.relayed else EXIT_OK
 
 
+def _cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    from .cases import run_verify
+
+    return run_verify(args, out, err, stdin)
+
+
 # ---------------------------------------------------------------------------
 
 
@@ -264,6 +270,9 @@ def _parser() -> argparse.ArgumentParser:
         default="relay-target.example",
         help="the third-party domain the tricks try to reach",
     )
+
+    p = command("verify", _cmd_verify, "run policy case files against their settings")
+    p.add_argument("cases", nargs="+", metavar="CASES.toml", help="policy case files")
     return parser
 
 

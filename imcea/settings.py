@@ -297,8 +297,9 @@ def _server_addresses(value: object) -> tuple[IPAddress, ...]:
 def _gateways(value: object) -> frozenset[str] | None:
     if value is None:
         return None
+    items = sorted(value, key=str) if isinstance(value, Set) else _expect_list(value, "gateways")
     out = set()
-    for i, item in enumerate(_expect_list(value, "gateways")):
+    for i, item in enumerate(items):
         if not isinstance(item, str) or not (1 <= len(item) <= 9 and item.isascii()):
             raise SettingsError(f"gateways[{i}]: {item!r} is not an address type")
         if not item.isalnum():

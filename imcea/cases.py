@@ -1,0 +1,571 @@
+"""Policy case files: unit tests of IMS routing settings, written as data.
+
+A case file is a TOML file that names the settings under test and lists cases, each
+one SMTP transaction (client, recipient) and what the IMS must do with it::
+
+    settings = "ims.toml"              # a settings file, relative to this file
+
+    [[case]]
+    name = "outsider relays"           # optional; default "case N"
+    ip = "203.0.113.7"                 # the client's IP address (required)
+    authenticated = false              # optional, default false
+    server_ip = "192.0.2.10"           # optional: the server address connected to
+    sender = "spam@example.net"        # optional MAIL FROM, default ""
+    recipient = "victim@example.org"   # the RCPT TO path (required)
+    action = "return"                  # deliver, reroute or return (required)
+    reason = "relay_denied"            # optional: an imcea.Reason value
+    reply = "550 Relaying is prohibited"   # optional: the RCPT reply
+
+Instead of ``settings = "FILE"`` the settings may be an inline ``[settings]`` table of
+the settings-file shape (DESIGN §3), whose ``directory`` file name is then relative to
+the case file too; with no ``settings`` at all the built-in defaults apply.
+
+``reply`` is compared exactly, except that a reply ending with ``...`` matches every
+reply that starts with the text before the dots (``reply = "250 OK..."``).  A case
+passes when the action, and the reason and reply where given, are those decided.
+
+Everything is checked once, when the file is read: unknown keys, wrong types, bad IP
+addresses, unknown actions and reasons, and a reason that cannot go with the action
+(it could never pass).  Errors are :class:`CaseFileError`, a
+:class:`~imcea.errors.SettingsError` whose message names the file, the case (counted
+from 1, with its name when it has one) and the key::
+
+    policy.toml: case 3 'outsider relays': action: 'relay' is not one of deliver, reroute, return
+
+:func:`run_verify` is the ``imcea verify CASES.toml...`` command: one ``PASS`` or
+``FAIL`` line per case, then ``N passed, M failed``; exit status 1 on any failure or
+file error.  :mod:`imcea.pytest_plugin` runs the same files under pytest.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path as FilePath
+from typing import TYPE_CHECKING, Any, TextIO
+
+import attrs
+
+from .decision import Action, Decision, Envelope, Reason, decide
+from .errors import Error, SettingsError
+from .networks import IPAddress, parse_ip
+from .settings import Settings, load_settings
+
+if TYPE_CHECKING:  # the command-line parts import what they need when they run
+    import argparse
+
+__all__ = [
+    "Case",
+    "CaseFile",
+    "CaseFileError",
+    "Expected",
+    "Outcome",
+    "load_cases",
+    "main",
+    "parse_cases",
+    "run_verify",
+]
+
+#: The action that goes with each reason (DESIGN §2.4, the reasons table): a case that
+#: expects a reason with another action could never pass, so it is refused when read.
+REASON_ACTION: dict[Reason, Action] = {
+    Reason.LOCAL_RECIPIENT: Action.DELIVER,
+    Reason.INBOUND_UNVERIFIED: Action.DELIVER,
+    Reason.POSTMASTER: Action.DELIVER,
+    Reason.ENCAPSULATED_EXCHANGE: Action.DELIVER,
+    Reason.ENCAPSULATED_GATEWAY: Action.DELIVER,
+    Reason.OPEN_RELAY: Action.REROUTE,
+    Reason.RELAY_AUTHENTICATED: Action.REROUTE,
+    Reason.RELAY_ALLOWED_HOST: Action.REROUTE,
+    Reason.RELAY_INTERNAL_INTERFACE: Action.REROUTE,
+    Reason.ALWAYS_RELAY: Action.REROUTE,
+    Reason.ENCAPSULATED_BYPASS: Action.REROUTE,
+    Reason.RELAY_DENIED: Action.RETURN,
+    Reason.DENIED_HOST: Action.RETURN,
+    Reason.ENCAPSULATED_RELAY_DENIED: Action.RETURN,
+    Reason.MALFORMED_ADDRESS: Action.RETURN,
+    Reason.REROUTING_DISABLED: Action.RETURN,
+    Reason.UNKNOWN_RECIPIENT: Action.RETURN,
+    Reason.ENCAPSULATED_NOT_REROUTED: Action.RETURN,
+    Reason.MALFORMED_ENCAPSULATION: Action.RETURN,
+    Reason.ENCAPSULATION_TOO_DEEP: Action.RETURN,
+    Reason.NO_GATEWAY: Action.RETURN,
+}
+
+#: A ``reply`` ending with this is matched as a prefix.
+PREFIX_MARK = "..."
+
+_TOP_KEYS = ("case", "settings")
+_CASE_KEYS = (
+    "action",
+    "authenticated",
+    "ip",
+    "name",
+    "reason",
+    "recipient",
+    "reply",
+    "sender",
+    "server_ip",
+)
+_REQUIRED = ("ip", "recipient", "action")
+
+
+class CaseFileError(SettingsError):
+    """A case file cannot be read or is invalid.
+
+    ``source`` is the file as named by the caller, ``case`` the number of the case
+    (from 1; ``None`` for a problem outside the cases) and ``key`` the key concerned
+    (``None`` when there is none, e.g. a file that is not TOML).
+    """
+
+    def __init__(
+        self,
+        source: str,
+        problem: str,
+        *,
+        case: int | None = None,
+        name: str | None = None,
+        key: str | None = None,
+    ) -> None:
+        where = source
+        if case is not None:
+            where += f": case {case}" + (f" {name!r}" if name is not None else "")
+        if key is not None:
+            where += f": {key}"
+        super().__init__(f"{where}: {problem}")
+        self.source = source
+        self.case = case
+        self.key = key
+
+
+class _Bad(Exception):
+    """Internal: a bad value for *key* in one case; the caller adds file and case."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(problem)
+        self.key = key
+        self.problem = problem
+
+
+# ---------------------------------------------------------------------------
+# values
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+@attrs.frozen
+class Expected:
+    """What a case expects: an action and, optionally, a reason and a reply.
+
+    ``reply`` ending with ``...`` is a prefix (see the module documentation).
+    """
+
+    action: Action
+    reason: Reason | None = None
+    reply: str | None = None
+
+    def reply_matches(self, reply: str) -> bool:
+        """Whether *reply* is the expected one (always true when no reply is expected)."""
+        if self.reply is None:
+            return True
+        if self.reply.endswith(PREFIX_MARK):
+            return reply.startswith(self.reply[: -len(PREFIX_MARK)])
+        return reply == self.reply
+
+    def mismatches(self, decision: Decision) -> tuple[str, ...]:
+        """The keys (``action``, ``reason``, ``reply``) on which *decision* differs."""
+        keys: list[str] = []
+        if decision.action is not self.action:
+            keys.append("action")
+        if self.reason is not None and decision.reason is not self.reason:
+            keys.append("reason")
+        if not self.reply_matches(decision.reply):
+            keys.append("reply")
+        return tuple(keys)
+
+    def __str__(self) -> str:
+        text = self.action.value
+        if self.reason is not None:
+            text += f" {self.reason.value}"
+        if self.reply is not None:
+            text += f" {self.reply!r}"
+        return text
+
+
+@attrs.frozen
+class Case:
+    """One case: an SMTP transaction with one recipient, and what must happen to it.
+
+    ``number`` is the case's position in its file, from 1; ``name`` defaults to
+    ``"case N"``.
+    """
+
+    number: int
+    name: str
+    ip: IPAddress
+    recipient: str
+    expected: Expected
+    authenticated: bool = False
+    server_ip: IPAddress | None = None
+    sender: str = ""
+
+    def decide(self, settings: Settings) -> Decision:
+        """The decision for this case's recipient under *settings*."""
+        verdict = decide(
+            Envelope(self.sender, [self.recipient]),
+            self.ip,
+            settings,
+            authenticated=self.authenticated,
+            server_ip=self.server_ip,
+        )
+        return verdict[0]
+
+    def run(self, settings: Settings) -> Outcome:
+        """Decide the case under *settings* and compare with what it expects."""
+        actual = self.decide(settings)
+        return Outcome(self, actual, self.expected.mismatches(actual))
+
+    def describe_client(self) -> str:
+        """The client side of the case in words, for failure reports."""
+        text = f"client {self.ip}" + (", authenticated" if self.authenticated else "")
+        if self.server_ip is not None:
+            text += f", connected to {self.server_ip}"
+        return text
+
+
+@attrs.frozen
+class Outcome:
+    """A case run: the decision taken and the keys on which it differs from the case."""
+
+    case: Case
+    actual: Decision
+    mismatches: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        """Whether the decision is the expected one."""
+        return not self.mismatches
+
+    @property
+    def expected(self) -> Expected:
+        """What the case expects."""
+        return self.case.expected
+
+    @property
+    def explanation(self) -> str:
+        """The rule that fired: the decision's detail, on one line."""
+        return _one_line(self.actual.detail)
+
+    def got(self) -> str:
+        """The decision in the shape of :class:`Expected` (the reply when one is expected)."""
+        text = f"{self.actual.action.value} {self.actual.reason.value}"
+        if self.expected.reply is not None:
+            text += f" {self.actual.reply!r}"
+        return text
+
+    def summary(self) -> str:
+        """One line: ``expected ..., got ... (detail)`` on a failure, else the decision."""
+        if self.passed:
+            return f"{self.got()} ({self.explanation})"
+        return f"expected {self.expected}, got {self.got()} ({self.explanation})"
+
+
+@attrs.frozen
+class CaseFile:
+    """A parsed case file: the settings under test and the cases, in order.
+
+    ``source`` is the file as the caller named it (used in messages and test ids).
+    """
+
+    source: str
+    settings: Settings
+    cases: tuple[Case, ...]
+
+    def __iter__(self) -> Iterator[Case]:
+        return iter(self.cases)
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+    def run(self) -> tuple[Outcome, ...]:
+        """Run every case against the file's settings."""
+        return tuple(case.run(self.settings) for case in self.cases)
+
+
+# ---------------------------------------------------------------------------
+# parsing
+
+
+def load_cases(path: str | os.PathLike[str]) -> CaseFile:
+    """Read and check a case file; relative settings paths are resolved from its folder.
+
+    Raises :class:`CaseFileError` naming the file, the case and the key.
+    """
+    import tomllib
+
+    source = os.fspath(path)
+    file_path = FilePath(source)
+    try:
+        with file_path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise CaseFileError(source, f"cannot read the case file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise CaseFileError(source, "the case file is not valid UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CaseFileError(source, f"not valid TOML: {exc}") from None
+    return parse_cases(data, source=source, base=file_path.parent)
+
+
+def parse_cases(
+    data: Mapping[str, Any], *, source: str = "<cases>", base: str | os.PathLike[str] | None = None
+) -> CaseFile:
+    """Check a case file already read into a mapping (the shape of the TOML file).
+
+    *source* names it in messages; *base* is the folder that relative settings and
+    directory paths are resolved from (default: the current directory).
+    """
+    if not isinstance(data, Mapping):
+        raise CaseFileError(source, f"expected a table, got {data!r}")
+    folder = FilePath.cwd() if base is None else FilePath(base)
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise CaseFileError(
+                source, f"unknown key (expected one of {', '.join(_TOP_KEYS)})", key=str(key)
+            )
+    settings = _settings(data.get("settings"), source, folder)
+    entries = data.get("case")
+    if entries is None:
+        raise CaseFileError(source, "no [[case]] entries", key="case")
+    if not isinstance(entries, list) or not all(isinstance(e, Mapping) for e in entries):
+        raise CaseFileError(source, "expected [[case]] tables", key="case")
+    if not entries:
+        raise CaseFileError(source, "no [[case]] entries", key="case")
+    cases: list[Case] = []
+    seen: dict[str, int] = {}
+    for number, entry in enumerate(entries, 1):
+        case = _case(entry, number, source)
+        if case.name in seen:
+            raise CaseFileError(
+                source,
+                f"{case.name!r} is already the name of case {seen[case.name]}",
+                case=number,
+                name=None if case.name == f"case {number}" else case.name,
+                key="name",
+            )
+        seen[case.name] = number
+        cases.append(case)
+    return CaseFile(source, settings, tuple(cases))
+
+
+def _settings(value: object, source: str, folder: FilePath) -> Settings:
+    """The settings under test: a file name (relative to *folder*), a table, or defaults."""
+    if value is None:
+        return Settings()
+    if isinstance(value, str):
+        path = folder / value
+        try:
+            return load_settings(path)
+        except SettingsError as exc:
+            message = str(exc)
+            if not message.startswith(str(path)):  # a key error: say which file
+                message = f"{path}: {message}"
+            raise CaseFileError(source, message, key="settings") from None
+    if isinstance(value, Mapping):
+        table = dict(value)
+        directory = table.get("directory")
+        if isinstance(directory, str):
+            table["directory"] = str(folder / directory)
+        try:
+            return load_settings(table)
+        except SettingsError as exc:
+            # the message starts with the key path inside the table
+            error = CaseFileError(source, f"settings.{exc}")
+            error.key = "settings"
+            raise error from None
+    raise CaseFileError(
+        source,
+        f"expected a settings file name or a [settings] table, got {value!r}",
+        key="settings",
+    )
+
+
+def _case(entry: Mapping[str, Any], number: int, source: str) -> Case:
+    written = entry.get("name")
+    shown = written if isinstance(written, str) else None
+    try:
+        return _check_case(entry, number)
+    except _Bad as bad:
+        raise CaseFileError(source, bad.problem, case=number, name=shown, key=bad.key) from None
+
+
+def _check_case(entry: Mapping[str, Any], number: int) -> Case:
+    for key in entry:
+        if key not in _CASE_KEYS:
+            raise _Bad(str(key), f"unknown key (expected one of {', '.join(_CASE_KEYS)})")
+    for key in _REQUIRED:
+        if key not in entry:
+            raise _Bad(key, "missing")
+    name = entry.get("name", f"case {number}")
+    if not isinstance(name, str) or not name.strip():
+        raise _Bad("name", f"expected a non-empty string, got {name!r}")
+    ip = _ip(entry["ip"], "ip")
+    server_value = entry.get("server_ip")
+    server_ip = None if server_value is None else _ip(server_value, "server_ip")
+    authenticated = entry.get("authenticated", False)
+    if type(authenticated) is not bool:
+        raise _Bad("authenticated", f"expected true or false, got {authenticated!r}")
+    sender = _string(entry.get("sender", ""), "sender")
+    recipient = _string(entry["recipient"], "recipient")
+    action = _action(entry["action"])
+    reason = None if "reason" not in entry else _reason(entry["reason"], action)
+    reply = None if "reply" not in entry else _string(entry["reply"], "reply")
+    if reply is not None and not reply.strip():
+        raise _Bad("reply", "empty: leave the key out to accept any reply")
+    return Case(
+        number,
+        name.strip(),
+        ip,
+        recipient,
+        Expected(action, reason, reply),
+        authenticated,
+        server_ip,
+        sender,
+    )
+
+
+def _string(value: object, key: str) -> str:
+    if not isinstance(value, str):
+        raise _Bad(key, f"expected a string, got {value!r}")
+    return value
+
+
+def _ip(value: object, key: str) -> IPAddress:
+    if not isinstance(value, str):
+        raise _Bad(key, f"expected an IP address string, got {value!r}")
+    try:
+        return parse_ip(value, key=key)
+    except Error:
+        raise _Bad(key, f"{value!r} is not an IP address") from None
+
+
+def _action(value: object) -> Action:
+    choices = ", ".join(a.value for a in Action)
+    if isinstance(value, str):
+        try:
+            return Action(value.strip().lower())
+        except ValueError:
+            pass
+    raise _Bad("action", f"{value!r} is not one of {choices}")
+
+
+def _reason(value: object, action: Action) -> Reason:
+    if not isinstance(value, str):
+        raise _Bad("reason", f"expected a reason name, got {value!r}")
+    try:
+        reason = Reason(value.strip().lower())
+    except ValueError:
+        import difflib
+
+        names = [r.value for r in Reason]
+        close = difflib.get_close_matches(value.strip().lower(), names, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"one of {', '.join(names)}"
+        raise _Bad("reason", f"{value!r} is not a reason ({hint})") from None
+    goes_with = REASON_ACTION.get(reason)
+    if goes_with is not None and goes_with is not action:
+        raise _Bad(
+            "reason",
+            f"{reason.value!r} comes with action {goes_with.value!r}, "
+            f"not {action.value!r}: the case could never pass",
+        )
+    return reason
+
+
+# ---------------------------------------------------------------------------
+# imcea verify
+
+
+def _record(source: str, outcome: Outcome) -> dict[str, Any]:
+    expected = outcome.expected
+    actual = outcome.actual
+    return {
+        "file": source,
+        "case": outcome.case.name,
+        "passed": outcome.passed,
+        "mismatches": list(outcome.mismatches),
+        "expected": {
+            "action": expected.action.value,
+            "reason": None if expected.reason is None else expected.reason.value,
+            "reply": expected.reply,
+        },
+        "actual": {
+            "action": actual.action.value,
+            "reason": actual.reason.value,
+            "reply": actual.reply,
+            "ndr": actual.ndr,
+            "resolved": actual.resolved,
+            "next_hop": actual.next_hop,
+        },
+        "detail": outcome.explanation,
+    }
+
+
+def run_verify(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    """``imcea verify CASES.toml...``: run every case of every file.
+
+    Prints ``PASS file::name`` or ``FAIL file::name: expected ..., got ... (detail)``
+    per case (a JSON object per case with ``--json``), then ``N passed, M failed``
+    (on standard error with ``--json``).  A file that cannot be read is one line on
+    standard error and its cases are not run.  Returns 1 on any failure or file
+    error, else 0.
+    """
+    import json
+
+    as_json = bool(getattr(args, "json", False))
+    passed = failed = errors = 0
+    for source in args.cases:
+        try:
+            case_file = load_cases(source)
+        except CaseFileError as exc:
+            err.write(f"imcea verify: {_one_line(str(exc))}\n")
+            errors += 1
+            continue
+        for outcome in case_file.run():
+            label = f"{source}::{outcome.case.name}"
+            if outcome.passed:
+                passed += 1
+                text = f"PASS {label}"
+            else:
+                failed += 1
+                text = f"FAIL {label}: {outcome.summary()}"
+            if as_json:
+                out.write(json.dumps(_record(source, outcome), ensure_ascii=False) + "\n")
+            else:
+                out.write(text + "\n")
+    (err if as_json else out).write(f"{passed} passed, {failed} failed\n")
+    return 1 if failed or errors else 0
+
+
+def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
+    """The positional arguments of ``imcea verify`` (shared with :mod:`imcea.cli`)."""
+    parser.add_argument("cases", nargs="+", metavar="CASES.toml", help="policy case files")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``imcea verify`` on its own: ``main(["verify", "policy.toml"])``; the exit status."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="imcea")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    text = "run policy case files against their settings"
+    verify = sub.add_parser("verify", help=text, description=text)
+    verify.add_argument("--json", action="store_true", help="one JSON object per case")
+    add_verify_arguments(verify)
+    args = parser.parse_args(None if argv is None else list(argv))
+    try:
+        return run_verify(args, sys.stdout, sys.stderr, sys.stdin)
+    except BrokenPipeError:  # e.g. piped into head
+        return 0
