@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .codec import Encapsulated, Found, decode, encode, find_all, is_encapsulated, x500
     from .decision import Action, Decision, Envelope, Reason, Verdict, decide
     from .errors import DecodeError, EncodeError, Error, SettingsError
+    from .logs import Change, Record, RecordError, Replayed, Summary, replay
     from .settings import Release, Restrictions, Route, RouteAction, Settings, load_settings
     from .traps import Finding, Severity, check
 
@@ -27,6 +28,7 @@ _LOCATIONS = {
     ),
     **dict.fromkeys(("Action", "Decision", "Envelope", "Reason", "Verdict", "decide"), "decision"),
     **dict.fromkeys(("DecodeError", "EncodeError", "Error", "SettingsError"), "errors"),
+    **dict.fromkeys(("Change", "Record", "RecordError", "Replayed", "Summary", "replay"), "logs"),
     **dict.fromkeys(
         ("Release", "Restrictions", "Route", "RouteAction", "Settings", "load_settings"),
         "settings",
@@ -37,6 +39,7 @@ _LOCATIONS = {
 
 __all__ = [
     "Action",
+    "Change",
     "Decision",
     "DecodeError",
     "Encapsulated",
@@ -46,13 +49,17 @@ __all__ = [
     "Finding",
     "Found",
     "Reason",
+    "Record",
+    "RecordError",
     "Release",
+    "Replayed",
     "Restrictions",
     "Route",
     "RouteAction",
     "Settings",
     "SettingsError",
     "Severity",
+    "Summary",
     "Verdict",
     "check",
     "decide",
@@ -61,6 +68,7 @@ __all__ = [
     "find_all",
     "is_encapsulated",
     "load_settings",
+    "replay",
     "x500",
 ]
 

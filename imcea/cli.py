@@ -210,6 +210,23 @@ def _cmd_audit(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
     return EXIT_RETURNED if report.relayed else EXIT_OK
 
 
+def _processes(text: str) -> int:
+    """``--jobs``: a positive number of processes."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: at least 1 process")
+    return value
+
+
+def _cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    from .logs import run_replay
+
+    return run_replay(args, out, err, stdin)
+
+
 def _cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
     from .cases import run_verify
 
@@ -270,6 +287,20 @@ def _parser() -> argparse.ArgumentParser:
         default="relay-target.example",
         help="the third-party domain the tricks try to reach",
     )
+
+    p = command("replay", _cmd_replay, "decide every envelope of a JSON-lines mail log")
+    p.add_argument("--settings", metavar="FILE", help="settings file (default: built-in)")
+    p.add_argument(
+        "--compare", metavar="FILE", help="other settings: print only the changed recipients"
+    )
+    p.add_argument(
+        "--jobs",
+        type=_processes,
+        default=1,
+        metavar="N",
+        help="spread the work over N processes (the output stays in input order)",
+    )
+    p.add_argument("log", nargs="?", metavar="LOG.jsonl", help="a JSON-lines log, or - (stdin)")
 
     p = command("verify", _cmd_verify, "run policy case files against their settings")
     p.add_argument("cases", nargs="+", metavar="CASES.toml", help="policy case files")

@@ -82,6 +82,13 @@ RELAY_PROHIBITED = "550 Relaying is prohibited"
 
 
 def _recipients(value: object) -> tuple[str, ...]:
+    if type(value) is list or type(value) is tuple:  # the common case, checked cheaply
+        out = tuple(value)
+        for item in out:
+            if type(item) is not str:
+                break
+        else:
+            return out
     if isinstance(value, str):
         return (value,)
     if not isinstance(value, Sequence | Iterator) or isinstance(value, bytes):

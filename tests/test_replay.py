@@ -1,0 +1,898 @@
+"""Replaying mail logs through the IMS decision, and comparing two settings over them.
+
+Every expected decision below is worked out by hand from DESIGN §2.3 and §2.4 and the
+seed, KB Q237927, for the settings of the seed's story: the IMS of ``contoso.com``
+reroutes (it is a site connector), its LAN ``10.0.0.0/255.255.255.0`` may relay except
+the never-route host ``10.0.0.66``, and the other site's bridgehead ``192.168.0.1`` is
+not on the allow list until the fix.  SP2 reroutes every encapsulated SMTP one-off
+whatever the settings (``encapsulated_bypass``); SP3 applies the routing restrictions
+to the inner address (``encapsulated_relay_denied`` at RCPT when refused).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+import tracemalloc
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import imcea
+from imcea.logs import (
+    CHUNK_LINES,
+    Change,
+    Record,
+    RecordError,
+    Replayed,
+    Summary,
+    record_from_mapping,
+    replay,
+    run_replay,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def imcea_replay(*args: str) -> list[str]:
+    """The command line of ``imcea replay ARGS`` (the one place it is built)."""
+    return [sys.executable, "-m", "imcea", "replay", *args]
+
+
+def child_env() -> dict[str, str]:
+    """The environment of the command: this checkout first on the path, and standard
+    output block-buffered, as on a user's pipe (so that the order of the output and of
+    the reports cannot depend on an unbuffered environment)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def run(*args: str, stdin: bytes = b"", merged: bool = False) -> subprocess.CompletedProcess[bytes]:
+    """Run ``imcea replay ARGS`` from the checkout; *merged* sends stderr into stdout."""
+    return subprocess.run(
+        imcea_replay(*args),
+        cwd=ROOT,
+        env=child_env(),
+        input=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merged else subprocess.PIPE,
+        timeout=300,
+    )
+
+
+def stderr_lines(result: subprocess.CompletedProcess[bytes]) -> list[str]:
+    text = result.stderr.decode()
+    assert "Traceback" not in text, text
+    return text.splitlines()
+
+
+def output(result: subprocess.CompletedProcess[bytes]) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in result.stdout.decode().splitlines()]
+
+
+# ---------------------------------------------------------------------------
+# the settings of the seed's story, and the decisions expected under them
+
+NAMES = ("SP2", "SP3", "FIXED")
+ALLOW = {
+    "SP2": '["10.0.0.0/255.255.255.0"]',
+    "SP3": '["10.0.0.0/255.255.255.0"]',
+    "FIXED": '["10.0.0.0/255.255.255.0", "192.168.0.1"]',  # the fix the article gives
+}
+
+
+def settings_text(name: str) -> str:
+    """The IMS of contoso.com: SP2, SP3, or SP3 with the site connector allowed."""
+    return f"""\
+reroute = true
+release = "{"SP2" if name == "SP2" else "SP3"}"
+site_connector = true
+server_addresses = ["192.0.2.10"]
+
+[[routing]]
+domain = "contoso.com"
+action = "inbound"
+
+[restrictions]
+allow = {ALLOW[name]}
+deny = ["10.0.0.66"]
+"""
+
+
+def load(name: str) -> imcea.Settings:
+    import tomllib
+
+    return imcea.load_settings(tomllib.loads(settings_text(name)))
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, str]:
+    """The three settings files: SP2, SP3, and SP3 with 192.168.0.1 allowed."""
+    out = {}
+    for name in NAMES:
+        path = tmp_path / f"{name.lower()}.toml"
+        path.write_text(settings_text(name), encoding="utf-8")
+        out[name] = str(path)
+    return out
+
+
+SITE = "192.168.0.1"  # the other site's bridgehead (the seed's example)
+LAN = "10.0.0.25"
+DENIED = "10.0.0.66"
+OUTSIDER = "203.0.113.5"
+SENDER = "198.51.100.7"
+
+SITE_ONE_OFF = "IMCEASMTP-jdoe+40site2+2Eexample@contoso.com"  # jdoe@site2.example
+EVIL_ONE_OFF = "IMCEASMTP-victim+40elsewhere+2Eexample@contoso.com"
+LAN_ONE_OFF = "IMCEASMTP-friend+40partner+2Eexample@contoso.com"
+
+OK = "250 OK - Recipient <{}>"
+PROHIBITED = "550 Relaying is prohibited"
+
+D, R, X = "deliver", "reroute", "return"
+
+# (client, recipient) -> {settings: (action, reason, reply)}, by hand from DESIGN §2.4
+CASES: list[tuple[str, str, dict[str, tuple[str, str, str]]]] = [
+    # the site connector's one-off: the bug relays it, SP3 refuses it, the fix allows it
+    (
+        SITE,
+        SITE_ONE_OFF,
+        {
+            "SP2": (R, "encapsulated_bypass", OK),
+            "SP3": (X, "encapsulated_relay_denied", PROHIBITED),
+            "FIXED": (R, "relay_allowed_host", OK),
+        },
+    ),
+    # an outsider's one-off: relayed by SP2 (MS99-027), refused by SP3, fix or not
+    (
+        OUTSIDER,
+        EVIL_ONE_OFF,
+        {
+            "SP2": (R, "encapsulated_bypass", OK),
+            "SP3": (X, "encapsulated_relay_denied", PROHIBITED),
+            "FIXED": (X, "encapsulated_relay_denied", PROHIBITED),
+        },
+    ),
+    # a LAN host's one-off: relayed either way, for a different reason
+    (
+        LAN,
+        LAN_ONE_OFF,
+        {
+            "SP2": (R, "encapsulated_bypass", OK),
+            "SP3": (R, "relay_allowed_host", OK),
+            "FIXED": (R, "relay_allowed_host", OK),
+        },
+    ),
+    # the never-route host inside the allowed LAN: deny wins (§2.3 step 1)
+    (
+        DENIED,
+        "friend@partner.example",
+        {k: (X, "denied_host", PROHIBITED) for k in NAMES},
+    ),
+    (SENDER, "jdoe@contoso.com", {k: (D, "inbound_unverified", OK) for k in NAMES}),
+    (LAN, "friend@partner.example", {k: (R, "relay_allowed_host", OK) for k in NAMES}),
+    (OUTSIDER, "friend@partner.example", {k: (X, "relay_denied", PROHIBITED) for k in NAMES}),
+    (OUTSIDER, "Postmaster", {k: (D, "postmaster", OK) for k in NAMES}),
+    # the percent hack and a lower-case prefix are ordinary local parts (Q244346, Q271575)
+    (
+        OUTSIDER,
+        "victim%elsewhere.example@contoso.com",
+        {k: (D, "inbound_unverified", OK) for k in NAMES},
+    ),
+    (
+        OUTSIDER,
+        "imceasmtp-victim+40elsewhere+2Eexample@contoso.com",
+        {k: (D, "inbound_unverified", OK) for k in NAMES},
+    ),
+    (
+        OUTSIDER,
+        "a b@contoso.com",
+        {k: (X, "malformed_address", "553 malformed address: <{}>") for k in NAMES},
+    ),
+]
+
+
+def expected(case: int, name: str) -> tuple[str, str, str]:
+    _client, recipient, outcomes = CASES[case]
+    action, reason, reply = outcomes[name]
+    return action, reason, reply.format(recipient)
+
+
+def generated_log(count: int) -> tuple[list[dict[str, Any]], list[tuple[str, int]]]:
+    """*count* records cycling through CASES; every fifth one carries two recipients
+    (the next case's recipient too, when it has the same client) and every third has no
+    ``id`` (so its id is its line number).  Returns the records and, per recipient in
+    order, ``(id, case)``."""
+    records: list[dict[str, Any]] = []
+    order: list[tuple[str, int]] = []
+    for n in range(count):
+        case = n % len(CASES)
+        client = CASES[case][0]
+        cases = [case]
+        follow = (case + 1) % len(CASES)
+        if n % 5 == 0 and CASES[follow][0] == client:
+            cases.append(follow)
+        record: dict[str, Any] = {
+            "sender": f"sender{n}@mail.example",
+            "recipients": [CASES[c][1] for c in cases],
+            "ip": client,
+        }
+        line = n + 1
+        ident: Any = line
+        if n % 3:
+            ident = f"q{n:05d}"
+            record["id"] = ident
+        records.append(record)
+        order.extend((ident, c) for c in cases)
+    return records, order
+
+
+def jsonl(records: list[dict[str, Any]]) -> bytes:
+    return b"".join(json.dumps(r).encode() + b"\n" for r in records)
+
+
+# ---------------------------------------------------------------------------
+# the command: replay of a generated log
+
+
+@pytest.mark.parametrize("name", ["SP2", "SP3", "FIXED"])
+def test_replay_of_a_generated_log_gives_the_hand_checked_decisions(
+    tmp_path: Path, files: dict[str, str], name: str
+) -> None:
+    records, order = generated_log(120)
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(jsonl(records))
+    result = run("--settings", files[name], str(log))
+    assert result.returncode == 0, result.stderr
+    got = output(result)
+    assert len(got) == len(order)
+    for line, (ident, case) in zip(got, order, strict=True):
+        action, reason, reply = expected(case, name)
+        assert list(line) == ["id", "recipient", "action", "reason", "reply", "detail"]
+        assert line["id"] == ident
+        assert line["recipient"] == CASES[case][1]
+        assert (line["action"], line["reason"], line["reply"]) == (action, reason, reply)
+        assert isinstance(line["detail"], str) and line["detail"]
+    # the summary: one line per action, with its reasons
+    err = stderr_lines(result)
+    assert err[0] == f"imcea replay: 120 records, {len(order)} recipients, 0 bad lines skipped"
+    per_action: dict[str, int] = {}
+    for _ident, case in order:
+        action = expected(case, name)[0]
+        per_action[action] = per_action.get(action, 0) + 1
+    shown = {line.split(":")[0].strip(): int(line.split()[1]) for line in err[1:]}
+    assert shown == per_action
+
+
+def test_replay_summary_counts_reasons_by_hand(tmp_path: Path, files: dict[str, str]) -> None:
+    # one record per case (no pairs): SP3 outcomes counted by hand from CASES
+    records = [
+        {"sender": "", "recipients": [recipient], "ip": client} for client, recipient, _ in CASES
+    ]
+    result = run("--settings", files["SP3"], "-", stdin=jsonl(records))
+    assert result.returncode == 0
+    assert stderr_lines(result) == [
+        "imcea replay: 11 records, 11 recipients, 0 bad lines skipped",
+        "  deliver: 4 (inbound_unverified 3, postmaster 1)",
+        "  reroute: 2 (relay_allowed_host 2)",
+        "  return: 5 (encapsulated_relay_denied 2, denied_host 1, malformed_address 1,"
+        " relay_denied 1)",
+    ]
+
+
+def test_replay_reads_stdin_by_default_and_ids_default_to_line_numbers(
+    files: dict[str, str],
+) -> None:
+    log = (
+        b'{"sender": "", "recipients": ["jdoe@contoso.com"], "ip": "198.51.100.7"}\n'
+        b"\n"  # a blank line is skipped, but counts as a line
+        b'{"sender": "", "recipients": [], "ip": "198.51.100.7"}\n'  # nothing to decide
+        b'{"sender": "", "recipients": ["Postmaster"], "ip": "203.0.113.5", "id": 7}\n'
+    )
+    result = run("--settings", files["SP3"], stdin=log)
+    assert result.returncode == 0
+    got = output(result)
+    assert [(r["id"], r["action"], r["reason"]) for r in got] == [
+        (1, D, "inbound_unverified"),
+        (7, D, "postmaster"),
+    ]
+    assert stderr_lines(result)[0] == ("imcea replay: 3 records, 2 recipients, 0 bad lines skipped")
+
+
+def test_replay_without_settings_uses_the_built_in_defaults() -> None:
+    # DESIGN §2.1 defaults: rerouting off; §2.4 step 5: not an inbound domain, no
+    # directory -> returned after acceptance (rerouting_disabled), never relayed; an
+    # encapsulated SMTP one-off with rerouting off -> encapsulated_not_rerouted (the seed)
+    log = jsonl(
+        [
+            {"sender": "", "recipients": ["x@partner.example"], "ip": OUTSIDER},
+            {"sender": "", "recipients": [EVIL_ONE_OFF], "ip": OUTSIDER},
+        ]
+    )
+    result = run(stdin=log)
+    assert result.returncode == 0
+    got = output(result)
+    assert [(r["action"], r["reason"], r["reply"]) for r in got] == [
+        (X, "rerouting_disabled", OK.format("x@partner.example")),
+        (X, "encapsulated_not_rerouted", OK.format(EVIL_ONE_OFF)),
+    ]
+
+
+def test_replay_output_is_ascii_json_whatever_the_input(files: dict[str, str]) -> None:
+    log = (
+        '{"sender": "", "recipients": ["jöe@contoso.com", "\\ud800@contoso.com"],'
+        ' "ip": "198.51.100.7", "id": "ü-1"}\n'
+    ).encode()
+    result = run("--settings", files["SP3"], stdin=log)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.isascii()
+    got = output(result)
+    assert [r["recipient"] for r in got] == ["jöe@contoso.com", "\ud800@contoso.com"]
+    assert got[0]["id"] == "ü-1"
+
+
+# ---------------------------------------------------------------------------
+# the command: --compare on the seed's story
+
+
+def test_compare_sp2_to_sp3_shows_every_encapsulated_relay_stop(
+    tmp_path: Path, files: dict[str, str]
+) -> None:
+    records, order = generated_log(110)
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(jsonl(records))
+    result = run("--settings", files["SP2"], "--compare", files["SP3"], str(log))
+    assert result.returncode == 2, result.stderr
+    got = output(result)
+    changed = [(i, c) for i, c in order if expected(c, "SP2")[:2] != expected(c, "SP3")[:2]]
+    # by hand: cases 0 and 1 (reroute -> return) and 2 (reroute -> reroute, new reason)
+    assert {c for _, c in changed} == {0, 1, 2}
+    assert len(got) == len(changed) == 30
+    for line, (ident, case) in zip(got, changed, strict=True):
+        assert list(line) == ["id", "recipient", "before", "after"]
+        assert line["id"] == ident
+        assert line["recipient"] == CASES[case][1]
+        for side, name in (("before", "SP2"), ("after", "SP3")):
+            assert list(line[side]) == ["action", "reason", "reply", "detail"]
+            got_side = (line[side]["action"], line[side]["reason"], line[side]["reply"])
+            assert got_side == expected(case, name)
+    assert stderr_lines(result) == [
+        f"imcea replay: 110 records, {len(order)} recipients compared, 30 changed,"
+        " 0 bad lines skipped",
+        "  reroute -> return: 20 (encapsulated_bypass -> encapsulated_relay_denied 20)",
+        "  reroute -> reroute: 10 (encapsulated_bypass -> relay_allowed_host 10)",
+    ]
+
+
+def test_compare_sp3_to_the_fix_brings_back_only_the_site_connector(
+    tmp_path: Path, files: dict[str, str]
+) -> None:
+    records, _order = generated_log(110)
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(jsonl(records))
+    result = run("--settings", files["SP3"], "--compare", files["FIXED"], str(log))
+    assert result.returncode == 2
+    got = output(result)
+    assert len(got) == 10
+    assert {line["recipient"] for line in got} == {SITE_ONE_OFF}
+    assert {(line["before"]["reply"], line["after"]["reply"]) for line in got} == {
+        (PROHIBITED, OK.format(SITE_ONE_OFF))
+    }
+    assert stderr_lines(result)[1:] == [
+        "  return -> reroute: 10 (encapsulated_relay_denied -> relay_allowed_host 10)"
+    ]
+
+
+def test_compare_with_the_same_settings_prints_nothing_and_exits_0(
+    tmp_path: Path, files: dict[str, str]
+) -> None:
+    records, order = generated_log(30)
+    result = run("--settings", files["SP3"], "--compare", files["SP3"], stdin=jsonl(records))
+    assert result.returncode == 0
+    assert result.stdout == b""
+    assert stderr_lines(result) == [
+        f"imcea replay: 30 records, {len(order)} recipients compared, 0 changed,"
+        " 0 bad lines skipped"
+    ]
+
+
+# ---------------------------------------------------------------------------
+# bad lines
+
+GOOD = '{{"sender": "", "recipients": ["jdoe@contoso.com"], "ip": "198.51.100.7", "id": {}}}'
+BAD_LINES: list[tuple[str, bytes, str]] = [
+    ("not JSON", b'{"sender": "", "recipients": [', "not JSON: "),
+    ("not an object", b'["jdoe@contoso.com"]', "expected a JSON object, got an array"),
+    (
+        "missing ip",
+        b'{"sender": "", "recipients": ["jdoe@contoso.com"]}',
+        "missing field 'ip'",
+    ),
+    (
+        "missing sender and ip",
+        b'{"recipients": ["jdoe@contoso.com"]}',
+        "missing fields 'sender' and 'ip'",
+    ),
+    (
+        "recipients not a list",
+        b'{"sender": "", "recipients": "jdoe@contoso.com", "ip": "198.51.100.7"}',
+        "recipients: expected a list of strings, got 'jdoe@contoso.com'",
+    ),
+    (
+        "a recipient not a string",
+        b'{"sender": "", "recipients": ["jdoe@contoso.com", 5], "ip": "198.51.100.7"}',
+        "recipients[1]: expected a string, got 5",
+    ),
+    (
+        "sender null",
+        b'{"sender": null, "recipients": ["jdoe@contoso.com"], "ip": "198.51.100.7"}',
+        "sender: expected a string, got None",
+    ),
+    (
+        "authenticated not a boolean",
+        b'{"sender": "", "recipients": [], "ip": "198.51.100.7", "authenticated": "yes"}',
+        "authenticated: expected true or false, got 'yes'",
+    ),
+    (
+        "id a float",
+        b'{"sender": "", "recipients": [], "ip": "198.51.100.7", "id": 1.5}',
+        "id: expected a string or an integer, got 1.5",
+    ),
+    (
+        "bad IP",
+        b'{"sender": "", "recipients": ["jdoe@contoso.com"], "ip": "10.0.0.300"}',
+        "ip: '10.0.0.300' is not an IP address",
+    ),
+    (
+        "IP as a number",
+        b'{"sender": "", "recipients": ["jdoe@contoso.com"], "ip": 167772161}',
+        "ip: expected an IP address string, got 167772161",
+    ),
+    (
+        "bad server IP",
+        b'{"sender": "", "recipients": [], "ip": "198.51.100.7", "server_ip": "intranet"}',
+        "server_ip: 'intranet' is not an IP address",
+    ),
+    (
+        "not UTF-8",
+        b'{"sender": "\xff", "recipients": [], "ip": "198.51.100.7"}',
+        "not JSON: not valid UTF-8",
+    ),
+]
+
+
+def in_process(*argv: str, stdin: bytes, tty: bool = False) -> tuple[int, str, str]:
+    """``run_replay`` in this process: status, stdout, stderr."""
+    args = argparse.Namespace(settings=None, compare=None, jobs=1, log=None)
+    it = iter(argv)
+    for option in it:
+        setattr(args, option.lstrip("-"), next(it))
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return tty
+
+    out, err = io.StringIO(), Terminal()
+    status = run_replay(args, out, err, io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
+    return status, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize(("kind", "bad", "message"), BAD_LINES, ids=[k for k, _, _ in BAD_LINES])
+def test_each_kind_of_bad_line_is_reported_with_its_line_number_and_skipped(
+    files: dict[str, str], kind: str, bad: bytes, message: str
+) -> None:
+    lines = [GOOD.format(1).encode(), GOOD.format(2).encode(), bad, GOOD.format(4).encode()]
+    status, out, err = in_process("--settings", files["SP3"], stdin=b"\n".join(lines) + b"\n")
+    assert status == 1
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [1, 2, 4]
+    report, *summary = err.splitlines()
+    assert report.startswith(f"imcea replay: line 3: {message}"), report
+    assert summary[0] == "imcea replay: 3 records, 3 recipients, 1 bad line skipped"
+
+
+def test_bad_lines_mid_file_lose_nothing_and_are_reported_in_order(
+    tmp_path: Path, files: dict[str, str]
+) -> None:
+    # 2,600 lines (three chunks of work), a bad line of each kind spread over them
+    lines = [GOOD.format(n).encode() for n in range(1, 2601)]
+    bad_at = {}
+    for i, (_kind, bad, message) in enumerate(BAD_LINES):
+        number = 3 + i * 199
+        lines[number - 1] = bad
+        bad_at[number] = message
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(b"\n".join(lines))  # no newline after the last line
+    want: list[int | str] = [
+        f"imcea replay: line {n}: {bad_at[n]}" if n in bad_at else n for n in range(1, 2601)
+    ]
+    good = 2600 - len(bad_at)
+    summary = [
+        f"imcea replay: {good} records, {good} recipients, {len(bad_at)} bad lines skipped",
+        f"  deliver: {good} (inbound_unverified {good})",
+    ]
+    for jobs in ("1", "2"):
+        result = run("--settings", files["SP3"], "--jobs", jobs, str(log), merged=True)
+        assert result.returncode == 1
+        merged = result.stdout.decode().splitlines()
+        # every good line is out, in order, and each report stands where its line was
+        events = [
+            json.loads(line)["id"] if line.startswith("{") else line for line in merged[: len(want)]
+        ]
+        for got, expect in zip(events, want, strict=True):
+            if isinstance(expect, str):
+                assert isinstance(got, str) and got.startswith(expect), (got, expect)
+            else:
+                assert got == expect
+        assert merged[len(want) :] == summary
+
+
+def test_each_chunk_of_output_is_out_before_the_log_is_read_further(
+    files: dict[str, str],
+) -> None:
+    # A log arriving on a pipe: what the first chunk of lines decided must be out
+    # (flushed, even when it is short) while the writer of the log is still writing,
+    # so that a later bad line, or a kill, loses nothing already decided.
+    proc = subprocess.Popen(
+        imcea_replay("--settings", files["SP2"], "--compare", files["SP3"]),
+        cwd=ROOT,
+        env=child_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    got: list[bytes] = []
+    stdout = proc.stdout
+    reader = threading.Thread(target=lambda: got.extend(islice(stdout, 1)))
+    # one chunk: the site connector's one-off (a change), then unchanged deliveries
+    chunk = [json.dumps({"sender": "", "recipients": [SITE_ONE_OFF], "ip": SITE, "id": 0})]
+    chunk += [GOOD.format(n) for n in range(1, CHUNK_LINES)]
+    try:
+        reader.start()
+        proc.stdin.write("".join(line + "\n" for line in chunk).encode())
+        proc.stdin.flush()  # and the pipe stays open
+        reader.join(timeout=30)
+        assert len(got) == 1, "the first chunk's output is still buffered"
+        assert json.loads(got[0])["after"]["reason"] == "encapsulated_relay_denied"
+        proc.stdin.write(b"not json\n")
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 1
+    finally:
+        proc.kill()
+        proc.wait()
+        reader.join(timeout=10)
+
+
+def test_bad_lines_and_changes_exit_1(tmp_path: Path, files: dict[str, str]) -> None:
+    log = jsonl([{"sender": "", "recipients": [SITE_ONE_OFF], "ip": SITE}]) + b"not json\n"
+    result = run("--settings", files["SP2"], "--compare", files["SP3"], stdin=log)
+    assert result.returncode == 1
+    assert len(output(result)) == 1
+    assert stderr_lines(result)[0] == "imcea replay: line 2: not JSON: Expecting value (column 1)"
+
+
+# ---------------------------------------------------------------------------
+# --jobs
+
+
+def test_jobs_2_gives_byte_identical_output_to_jobs_1(
+    tmp_path: Path, files: dict[str, str]
+) -> None:
+    records, _order = generated_log(5500)
+    lines = jsonl(records).splitlines(keepends=True)
+    lines[1234] = b"{oops\n"
+    lines[4321] = b"\n"
+    lines[5000] = b'{"sender": "", "recipients": [], "ip": "999.1.1.1"}\n'
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(b"".join(lines))
+    for extra in ([], ["--compare", files["FIXED"]]):
+        one = run("--settings", files["SP2"], *extra, "--jobs", "1", str(log))
+        two = run("--settings", files["SP2"], *extra, "--jobs", "2", str(log))
+        assert one.returncode == two.returncode == 1
+        assert one.stdout == two.stdout
+        assert one.stderr == two.stderr
+        assert len(one.stdout) > 100_000
+
+
+def test_jobs_must_be_a_positive_number() -> None:
+    result = run("--jobs", "0", stdin=b"")
+    assert result.returncode == 2  # argparse's usage error
+    assert "--jobs" in result.stderr.decode()
+    # and the handler itself refuses it, in one line
+    args = argparse.Namespace(settings=None, compare=None, jobs=0, log=None)
+    err = io.StringIO()
+    assert run_replay(args, io.StringIO(), err, io.StringIO()) == 1
+    assert err.getvalue() == (
+        "imcea replay: --jobs: expected a positive number of processes, got 0\n"
+    )
+
+
+# ---------------------------------------------------------------------------
+# errors that stop the command: one line on stderr, exit 1
+
+
+def test_a_bad_settings_file_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('reroute = "yes"\n')
+    for args in (["--settings", str(bad)], ["--compare", str(tmp_path / "missing.toml")]):
+        result = run(*args, stdin=b"")
+        assert result.returncode == 1
+        assert result.stdout == b""
+        (line,) = stderr_lines(result)
+        assert line.startswith("imcea replay: ")
+
+
+def test_a_missing_log_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    result = run(str(tmp_path / "nowhere.jsonl"))
+    assert result.returncode == 1
+    (line,) = stderr_lines(result)
+    assert line.startswith(f"imcea replay: {tmp_path / 'nowhere.jsonl'}: cannot read the log")
+
+
+def test_an_empty_log_is_fine() -> None:
+    result = run(stdin=b"")
+    assert result.returncode == 0
+    assert stderr_lines(result) == ["imcea replay: 0 records, 0 recipients, 0 bad lines skipped"]
+
+
+# ---------------------------------------------------------------------------
+# the progress line
+
+
+def test_progress_line_only_on_a_terminal(files: dict[str, str]) -> None:
+    log = jsonl([{"sender": "", "recipients": ["jdoe@contoso.com"], "ip": SENDER}] * 3)
+    status, _out, err = in_process("--settings", files["SP3"], stdin=log, tty=True)
+    assert status == 0
+    assert "\rimcea replay: 3 records, " in err
+    assert " records/s, " in err and " s elapsed" in err
+    # erased before the summary is written
+    shown, erased, summary = err.rsplit("\r", 2)
+    assert shown.rsplit("\r", 1)[-1].startswith("imcea replay: 3 records, ")
+    assert erased.strip(" ") == ""
+    assert summary.splitlines() == [
+        "imcea replay: 3 records, 3 recipients, 0 bad lines skipped",
+        "  deliver: 3 (inbound_unverified 3)",
+    ]
+
+    status, _out, err = in_process("--settings", files["SP3"], stdin=log, tty=False)
+    assert "\r" not in err
+    assert "records/s" not in err
+
+
+# ---------------------------------------------------------------------------
+# the library: replay()
+
+
+def test_replay_yields_one_decision_per_recipient_in_order() -> None:
+    sp3 = load("SP3")
+    records = [
+        {"sender": "", "recipients": [SITE_ONE_OFF, "jdoe@contoso.com"], "ip": SITE, "id": "a"},
+        {"sender": "", "recipients": ["friend@partner.example"], "ip": LAN},
+    ]
+    got = list(replay(records, sp3))
+    assert all(isinstance(r, Replayed) for r in got)
+    assert [(r.id, r.line, r.decision.recipient) for r in got] == [
+        ("a", 1, SITE_ONE_OFF),
+        ("a", 1, "jdoe@contoso.com"),
+        (2, 2, "friend@partner.example"),
+    ]
+    assert [(r.decision.action.value, r.decision.reason.value) for r in got] == [
+        (X, "encapsulated_relay_denied"),
+        (D, "inbound_unverified"),
+        (R, "relay_allowed_host"),
+    ]
+    # resolved / next_hop for a Reroute: the address relayed to and its domain (§2.4)
+    assert (got[2].decision.resolved, got[2].decision.next_hop) == (
+        "friend@partner.example",
+        "partner.example",
+    )
+
+
+@dataclasses.dataclass
+class LoggedMessage:
+    sender: str
+    recipients: list[str]
+    ip: str
+    authenticated: bool = False
+
+
+def test_replay_takes_mappings_json_lines_records_and_objects() -> None:
+    fixed = load("FIXED")
+    items: list[object] = [
+        {"sender": "", "recipients": [SITE_ONE_OFF], "ip": SITE},
+        json.dumps({"sender": "", "recipients": [SITE_ONE_OFF], "ip": SITE}) + "\n",
+        json.dumps({"sender": "", "recipients": [SITE_ONE_OFF], "ip": SITE}).encode(),
+        "   \n",  # a blank line: skipped
+        Record(sender="", recipients=[SITE_ONE_OFF], ip=SITE, id="rec"),
+        LoggedMessage("", [SITE_ONE_OFF], SITE),
+    ]
+    got = list(replay(items, fixed))
+    assert [(r.id, r.line) for r in got] == [(1, 1), (2, 2), (3, 3), ("rec", 5), (6, 6)]
+    assert {(r.decision.action.value, r.decision.reason.value) for r in got} == {
+        (R, "relay_allowed_host")
+    }
+    with pytest.raises(RecordError, match=r"^line 1: expected a record"):
+        list(replay([42], fixed))
+
+
+def test_replay_compare_yields_changes_with_both_decisions() -> None:
+    sp2, sp3 = load("SP2"), load("SP3")
+    records = [
+        {"sender": "", "recipients": ["jdoe@contoso.com", SITE_ONE_OFF], "ip": SITE, "id": 1},
+        {"sender": "", "recipients": [LAN_ONE_OFF], "ip": LAN, "id": 2},
+        {"sender": "", "recipients": ["friend@partner.example"], "ip": OUTSIDER, "id": 3},
+    ]
+    summary = Summary()
+    changes = list(replay(records, sp2, compare=sp3, summary=summary))
+    assert all(isinstance(c, Change) for c in changes)
+    assert [(c.id, c.recipient, c.transition, c.reasons) for c in changes] == [
+        (1, SITE_ONE_OFF, "reroute -> return", "encapsulated_bypass -> encapsulated_relay_denied"),
+        (2, LAN_ONE_OFF, "reroute -> reroute", "encapsulated_bypass -> relay_allowed_host"),
+    ]
+    assert changes[0].before.reply == OK.format(SITE_ONE_OFF)
+    assert changes[0].after.reply == PROHIBITED
+    assert (summary.records, summary.recipients, summary.changed, summary.bad) == (3, 4, 2, 0)
+    assert summary.by_transition() == {"reroute -> return": 1, "reroute -> reroute": 1}
+
+
+def test_replay_raises_on_a_bad_record_unless_told_to_skip_it() -> None:
+    sp3 = load("SP3")
+    records = [
+        {"sender": "", "recipients": ["jdoe@contoso.com"], "ip": SENDER},
+        {"sender": "", "recipients": ["jdoe@contoso.com"], "ip": "10.0.0.300"},
+        {"sender": "", "recipients": ["jdoe@contoso.com"], "ip": SENDER},
+    ]
+    it = replay(records, sp3)
+    assert next(it).line == 1
+    with pytest.raises(RecordError) as info:
+        next(it)
+    assert isinstance(info.value, imcea.Error)
+    assert info.value.line == 2
+    assert str(info.value) == "line 2: ip: '10.0.0.300' is not an IP address"
+
+    errors: list[RecordError] = []
+    summary = Summary()
+    got = list(replay(records, sp3, on_error=errors.append, summary=summary))
+    assert [r.line for r in got] == [1, 3]
+    assert [e.line for e in errors] == [2]
+    assert (summary.records, summary.bad) == (2, 1)
+    assert summary.outcomes == {(D, "inbound_unverified"): 2}
+
+
+def test_replay_checks_its_settings_before_reading_anything() -> None:
+    drawn = []
+
+    def records() -> Iterator[dict[str, Any]]:
+        drawn.append(1)
+        yield {"sender": "", "recipients": [], "ip": SENDER}
+
+    with pytest.raises(imcea.Error):
+        replay(records(), {"reroute": True})  # type: ignore[call-overload]
+    with pytest.raises(imcea.Error):
+        replay(records(), imcea.Settings(), compare="sp3.toml")  # type: ignore[call-overload]
+    assert drawn == []
+
+
+def test_replay_is_lazy() -> None:
+    drawn = 0
+
+    def records() -> Iterator[dict[str, Any]]:
+        nonlocal drawn
+        for n in range(1000):
+            drawn += 1
+            yield {"sender": "", "recipients": [f"u{n}@contoso.com"], "ip": SENDER}
+
+    it = replay(records(), imcea.Settings())
+    assert drawn == 0
+    next(it)
+    assert drawn == 1
+    list(islice(it, 9))
+    assert drawn == 10
+
+
+def test_a_million_records_stream_in_flat_memory() -> None:
+    """A generator of 1,000,000 records goes through replay() without being held.
+
+    tracemalloc slows every allocation down several times over, so it watches two
+    windows of 50,000 records: one near the start and the last one.  Whatever replay()
+    kept per record would grow inside each window: a million dicts take hundreds of MB,
+    and even one pointer per record 400 KB per window, twice the bound below.
+    """
+    count, window, bound = 1_000_000, 50_000, 200_000
+    settings = imcea.Settings()  # rerouting off: the cheapest decision
+
+    def records() -> Iterator[dict[str, Any]]:
+        for n in range(count):
+            yield {"id": n, "sender": "", "recipients": ["jdoe@contoso.com"], "ip": SENDER}
+
+    def watched(items: int) -> tuple[int, int]:
+        """Consume *items* results while tracing: (peak, growth) in bytes."""
+        tracemalloc.start()
+        try:
+            start = tracemalloc.get_traced_memory()[0]
+            for _ in islice(it, items):
+                pass
+            current, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        return peak - start, current - start
+
+    it = replay(records(), settings)
+    for _ in islice(it, 1000):  # warm up whatever is built once
+        pass
+    early = watched(window)
+    middle = sum(1 for _ in islice(it, count - 1000 - 2 * window))
+    late = watched(window)
+    assert next(it, None) is None  # all consumed
+    assert middle == count - 1000 - 2 * window
+    assert early[0] < bound and late[0] < bound, (early, late)
+    assert early[1] < bound // 10 and late[1] < bound // 10, (early, late)
+
+
+# ---------------------------------------------------------------------------
+# records
+
+
+def test_record_from_mapping_checks_every_field() -> None:
+    record = record_from_mapping(
+        {
+            "sender": "a@b.example",
+            "recipients": ["x@contoso.com"],
+            "ip": "::ffff:192.0.2.1",
+            "authenticated": True,
+            "server_ip": "192.0.2.10",
+            "id": "q1",
+            "size": 1234,  # other keys are ignored
+        }
+    )
+    assert record.recipients == ("x@contoso.com",)
+    assert (record.ip, record.server_ip) == ("::ffff:192.0.2.1", "192.0.2.10")  # as written
+    assert (record.authenticated, record.id) == (True, "q1")
+
+    cases = [
+        ({"recipients": [], "ip": SENDER}, "line 9: missing field 'sender'"),
+        (
+            {"sender": "", "recipients": [], "ip": "1.2.3"},
+            "line 9: ip: '1.2.3' is not an IP address",
+        ),
+        ({"sender": "", "recipients": ("a",), "ip": SENDER, "id": True}, "line 9: id: "),
+    ]
+    for obj, message in cases:
+        with pytest.raises(RecordError) as info:
+            record_from_mapping(obj, 9)
+        assert str(info.value).startswith(message)
+    with pytest.raises(imcea.Error, match="expected a JSON object, got null"):
+        record_from_mapping(None)
+
+
+# ---------------------------------------------------------------------------
+# the example
+
+
+def test_the_seed_example_runs_and_tells_the_story() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "replay_the_seed.py")],
+        cwd=ROOT,
+        capture_output=True,
+        encoding="utf-8",
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    # 60 records, four kinds in turn: 15 site connector, 15 outsider one-offs, 30 others
+    assert "reroute -> return: 30 (encapsulated_bypass -> encapsulated_relay_denied 30)" in text
+    assert "15 from the site connector 192.168.0.1: reroute -> return" in text
+    assert "15 from outside hosts: reroute -> return" in text
+    assert "550 Relaying is prohibited  -> return, encapsulated_relay_denied" in text
+    assert "return -> reroute: 15 (encapsulated_relay_denied -> relay_allowed_host 15)" in text
+    assert "outsiders whose outcome the fix changes: 0" in text
