@@ -227,6 +227,12 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextI
     return run_replay(args, out, err, stdin)
 
 
+def _cmd_policy(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    from .policy_server import run_policy
+
+    return run_policy(args, out, err, stdin)
+
+
 def _cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
     from .cases import run_verify
 
@@ -304,6 +310,21 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("verify", _cmd_verify, "run policy case files against their settings")
     p.add_argument("cases", nargs="+", metavar="CASES.toml", help="policy case files")
+
+    p = command("policy", _cmd_policy, "serve Postfix policy requests (check_policy_service)")
+    p.add_argument("--settings", metavar="FILE", help="settings file (default: built-in)")
+    p.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="serve TCP on this address (default: one conversation on stdin/stdout, for spawn(8))",
+    )
+    p.add_argument(
+        "--bounce-like-ims",
+        action="store_true",
+        help="answer DUNNO for recipients the IMS accepts and returns later, "
+        "instead of rejecting them at RCPT",
+    )
+    p.add_argument("--verbose", action="store_true", help="log one line per request on stderr")
     return parser
 
 
