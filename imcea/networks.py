@@ -449,7 +449,8 @@ class NetworkSet:
     False
 
     Entries are strings for :func:`parse_network` (a bad one raises
-    :class:`~imcea.errors.SettingsError` naming ``key[i]``) or :class:`Network`
+    :class:`~imcea.errors.SettingsError` naming ``key[i]``, or ``locations[i]`` when
+    given, e.g. a file and line) or :class:`Network`
     values.  Lookups take logarithmic time in the number of entries, and about
     constant time for IPv4 entries spread over the address space.  Sets with the same
     entries in the same order are equal.
@@ -462,7 +463,13 @@ class NetworkSet:
     _v4: _Index
     _v6: _Index
 
-    def __init__(self, entries: Iterable[str | Network] = (), *, key: str = "networks") -> None:
+    def __init__(
+        self,
+        entries: Iterable[str | Network] = (),
+        *,
+        key: str = "networks",
+        locations: Sequence[str] | None = None,
+    ) -> None:
         if isinstance(entries, str | bytes) or not isinstance(entries, Iterable):
             raise SettingsError(f"{key}: expected a list of networks, got {type(entries).__name__}")
         parsed: list[Network] = []
@@ -498,9 +505,8 @@ class NetworkSet:
                         mask = _FULL4
                         prefix = 32
                 except KeyError:
-                    raise SettingsError(
-                        f"{key}[{position}]: {_shown(entry)} is not a network"
-                    ) from None
+                    where = f"{key}[{position}]" if locations is None else locations[position]
+                    raise SettingsError(f"{where}: {_shown(entry)} is not a network") from None
                 net = Network(entry, 4, address, mask)
                 append(net)
                 if prefix < 0:
@@ -510,9 +516,12 @@ class NetworkSet:
                     add_contiguous(net)
                 continue
             if isinstance(entry, Network):
-                net = _checked(entry, f"{key}[{position}]")
+                net = _checked(
+                    entry, f"{key}[{position}]" if locations is None else locations[position]
+                )
             else:
-                net = parse_network(entry, key=f"{key}[{position}]")
+                where = f"{key}[{position}]" if locations is None else locations[position]
+                net = parse_network(entry, key=where)
             append(net)
             (v4 if net.version == 4 else v6).add(net)
         setter = object.__setattr__

@@ -414,28 +414,32 @@ def _no_unknown_keys(table: Mapping[Any, Any], known: set[str], where: str) -> N
             raise SettingsError(f"{prefix}{name}: unknown key (expected one of {expected})")
 
 
-def _read_directory_file(path: FilePath) -> Directory:
-    """A directory file: one entry per line; blank lines and ``#`` comments are skipped."""
+def _read_list_file(path: FilePath, key: str) -> tuple[list[str], list[str]]:
+    """The entries of a list file and where each stands (``key (file line N)``).
+
+    One entry per line; blank lines and lines starting with ``#`` are skipped.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"directory: cannot read {str(path)!r}: {exc}") from None
+        raise SettingsError(f"{key}: cannot read {str(path)!r}: {exc}") from None
     entries: list[str] = []
     locations: list[str] = []
     for number, line in enumerate(text.splitlines(), 1):
         entry = line.strip()
         if entry and not entry.startswith("#"):
             entries.append(entry)
-            locations.append(f"directory ({path.name} line {number})")
-    return Directory(entries, locations=locations)
+            locations.append(f"{key} ({path.name} line {number})")
+    return entries, locations
 
 
 def load_settings(source: str | os.PathLike[str] | Mapping[str, Any]) -> Settings:
     """Settings from a TOML file or from a mapping of the same shape (DESIGN §3).
 
-    A ``directory`` given as a string names a file with one entry per line (blank
-    lines and ``#`` comments skipped), relative to the settings file (to the current
-    directory for a mapping).  Any problem raises :class:`SettingsError` naming the
+    A ``directory``, or a ``restrictions`` network list, given as a string names a
+    file with one entry per line (blank lines and ``#`` comments skipped), relative to
+    the settings file (to the current directory for a mapping): the fast way to load
+    very long lists.  Any problem raises :class:`SettingsError` naming the
     key path and the value; nothing half-loaded is returned.
     """
     if isinstance(source, Mapping):
@@ -464,9 +468,19 @@ def load_settings(source: str | os.PathLike[str] | Mapping[str, Any]) -> Setting
     values = dict(data)
     directory = values.get("directory")
     if isinstance(directory, str):
-        values["directory"] = _read_directory_file(base / directory)
+        entries, locations = _read_list_file(base / directory, "directory")
+        values["directory"] = Directory(entries, locations=locations)
     elif directory is not None and not isinstance(directory, list | tuple | Directory):
         raise SettingsError(f"directory: expected a file name or a list, got {directory!r}")
+    restrictions = values.get("restrictions")
+    if isinstance(restrictions, Mapping):
+        table = dict(restrictions)
+        for name in ("allow", "internal", "deny"):
+            if isinstance(table.get(name), str):  # a file of networks, one per line
+                key = f"restrictions.{name}"
+                entries, locations = _read_list_file(base / table[name], key)
+                table[name] = NetworkSet(entries, key=key, locations=locations)
+        values["restrictions"] = table
     try:
         return Settings(**values)
     except SettingsError:

@@ -686,6 +686,37 @@ def test_directory_file_error_names_the_file_and_line(tmp_path: Path) -> None:
     assert "not-an-address" in message
 
 
+@pytest.mark.parametrize("name", ["allow", "internal", "deny"])
+def test_network_list_file_relative_to_the_settings_file(tmp_path: Path, name: str) -> None:
+    settings_file = write(
+        tmp_path / "settings.toml", f'reroute = true\n[restrictions]\n{name} = "lists/{name}.txt"\n'
+    )
+    write(
+        tmp_path / "lists" / f"{name}.txt",
+        "# branch offices\n\n192.168.0.1\n10.1.0.0/255.255.0.0\n  2001:db8::/32  \n",
+    )
+    networks = getattr(imcea.load_settings(settings_file).restrictions, name)
+    assert [n.text for n in networks] == ["192.168.0.1", "10.1.0.0/255.255.0.0", "2001:db8::/32"]
+    assert "10.1.200.3" in networks
+    assert "10.2.0.1" not in networks
+
+
+def test_network_list_file_error_names_the_file_and_line(tmp_path: Path) -> None:
+    settings_file = write(tmp_path / "settings.toml", '[restrictions]\nallow = "allow.txt"\n')
+    write(tmp_path / "allow.txt", "192.168.0.1\n# the branch\n\n10.0.0.0/255.255.x.0\n")
+    with pytest.raises(imcea.SettingsError) as info:
+        imcea.load_settings(settings_file)
+    assert str(info.value) == (
+        "restrictions.allow (allow.txt line 4): '10.0.0.0/255.255.x.0' is not a network"
+    )
+
+
+def test_network_list_file_missing(tmp_path: Path) -> None:
+    settings_file = write(tmp_path / "settings.toml", '[restrictions]\ndeny = "nowhere.txt"\n')
+    with pytest.raises(imcea.SettingsError, match=r"^restrictions\.deny: cannot read .*nowhere"):
+        imcea.load_settings(settings_file)
+
+
 def test_directory_file_missing(tmp_path: Path) -> None:
     settings_file = write(tmp_path / "settings.toml", 'directory = "missing-gal.txt"\n')
     with pytest.raises(imcea.SettingsError) as info:
