@@ -80,6 +80,10 @@ NDR_TEXT: dict[Reason, str] = {
 
 RELAY_PROHIBITED = "550 Relaying is prohibited"
 
+# Named tuples built on the hot path skip their generated ``__new__`` (keyword handling
+# that costs as much as the rest of building them): ``_new(Cls, (field, ...))``.
+_new = tuple.__new__
+
 
 def _recipients(value: object) -> tuple[str, ...]:
     if type(value) is list or type(value) is tuple:  # the common case, checked cheaply
@@ -156,6 +160,9 @@ class _Permission(NamedTuple):
 
 
 _PERMISSION = "permission"  # the memo key prefix of §2.3 answers
+_DENIED_HOST, _OPEN_RELAY = Reason.DENIED_HOST, Reason.OPEN_RELAY
+_RELAY_AUTHENTICATED, _RELAY_ALLOWED_HOST = Reason.RELAY_AUTHENTICATED, Reason.RELAY_ALLOWED_HOST
+_RELAY_INTERNAL_INTERFACE, _RELAY_DENIED = Reason.RELAY_INTERNAL_INTERFACE, Reason.RELAY_DENIED
 _MEMO_SIZE = 4096
 
 
@@ -209,48 +216,33 @@ class _Call:
 
 
 def _permission(call: _Call) -> _Permission:
+    """DESIGN §2.3, steps 1 to 4: deny first, then open relay, then the three grounds."""
     r = call.settings.restrictions
     client = call.client_text
-    denied = r.deny.match(call.client)
+    denied = r.deny.match(call.client) if r.deny else None
     if denied is not None:
-        return _Permission(
-            False,
-            Reason.DENIED_HOST,
-            f"client {client} is on the never-route list (restrictions.deny {denied.text!r})",
-        )
+        why = f"client {client} is on the never-route list (restrictions.deny {denied.text!r})"
+        return _new(_Permission, (False, _DENIED_HOST, why))
     if not r.selected:
-        return _Permission(
-            True,
-            Reason.OPEN_RELAY,
-            "no routing restriction is selected, so every client may relay (KB Q260562)",
-        )
+        why = "no routing restriction is selected, so every client may relay (KB Q260562)"
+        return _new(_Permission, (True, _OPEN_RELAY, why))
     if call.authenticated and r.authenticated:
-        return _Permission(
-            True,
-            Reason.RELAY_AUTHENTICATED,
-            f"client {client} authenticated and restrictions.authenticated is on",
-        )
-    allowed = r.allow.match(call.client)
+        why = f"client {client} authenticated and restrictions.authenticated is on"
+        return _new(_Permission, (True, _RELAY_AUTHENTICATED, why))
+    allowed = r.allow.match(call.client) if r.allow else None
     if allowed is not None:
-        return _Permission(
-            True,
-            Reason.RELAY_ALLOWED_HOST,
-            f"client {client} matches restrictions.allow {allowed.text!r}",
-        )
-    if call.server_ip is not None:
+        why = f"client {client} matches restrictions.allow {allowed.text!r}"
+        return _new(_Permission, (True, _RELAY_ALLOWED_HOST, why))
+    if call.server_ip is not None and r.internal:
         internal = r.internal.match(call.server_ip)
         if internal is not None:
-            return _Permission(
-                True,
-                Reason.RELAY_INTERNAL_INTERFACE,
+            why = (
                 f"client connected to {call.server_ip}, "
-                f"which matches restrictions.internal {internal.text!r}",
+                f"which matches restrictions.internal {internal.text!r}"
             )
-    return _Permission(
-        False,
-        Reason.RELAY_DENIED,
-        f"client {client} is not permitted by the routing restrictions (KB Q193922)",
-    )
+            return _new(_Permission, (True, _RELAY_INTERNAL_INTERFACE, why))
+    why = f"client {client} is not permitted by the routing restrictions (KB Q193922)"
+    return _new(_Permission, (False, _RELAY_DENIED, why))
 
 
 # ---------------------------------------------------------------------------
@@ -269,14 +261,13 @@ def _bare(recipient: str) -> str:
     return text
 
 
-# Enum members and the tuple constructor bound once: attribute lookups on an enum class
-# cost as much as the rest of building a Decision, and this runs for every recipient.
+# Enum members bound once: attribute lookups on an enum class cost as much as the rest
+# of building a Decision, and this runs for every recipient.
 _DELIVER, _REROUTE, _RETURN = Action.DELIVER, Action.REROUTE, Action.RETURN
 _INBOUND_ROUTE, _RELAY_ROUTE = RouteAction.INBOUND, RouteAction.RELAY
 _LOCAL_RECIPIENT = Reason.LOCAL_RECIPIENT
 _INBOUND_UNVERIFIED = Reason.INBOUND_UNVERIFIED
 _UNKNOWN_RECIPIENT = Reason.UNKNOWN_RECIPIENT
-_new = tuple.__new__
 
 
 def _deliver(recipient: str, reason: Reason, detail: str, resolved: str) -> Decision:
