@@ -427,6 +427,12 @@ def _encapsulated(recipient: str, path: Path, call: _Call, depth: int) -> Decisi
         return _encapsulated_smtp(recipient, value.address, call, level)
     if addrtype in ("EX", "X500"):
         dn = value.address
+        if not dn.startswith("/"):
+            return _returned(
+                recipient,
+                Reason.MALFORMED_ENCAPSULATION,
+                f"encapsulated {addrtype} address {dn!r} is not a legacy Exchange DN",
+            )
         directory = settings.directory
         if directory is None or directory.has_dn(dn):
             why = "no directory is given to check it" if directory is None else "it is known"

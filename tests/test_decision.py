@@ -1194,6 +1194,18 @@ ROWS = [
         ),
         id="Q245045-imceax500-no-directory-delivered",
     ),
+    pytest.param(
+        Row(
+            RESTRICTED,
+            OUTSIDER,
+            "IMCEAEX-user+40elsewhere+2Eexample@contoso.com",
+            X,
+            Reason.MALFORMED_ENCAPSULATION,
+            reply=ok("IMCEAEX-user+40elsewhere+2Eexample@contoso.com"),
+            ndr=NDR_UNKNOWN,
+        ),
+        id="imceaex-carrying-no-legacy-dn-is-malformed",
+    ),
     # --- gateways ---------------------------------------------------------------------
     pytest.param(
         Row(
