@@ -8,6 +8,7 @@ one line on standard error and a non-zero exit status, never a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -221,28 +222,20 @@ def _processes(text: str) -> int:
     return value
 
 
-def _cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
-    from .logs import run_replay
-
-    return run_replay(args, out, err, stdin)
-
-
-def _cmd_policy(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
-    from .policy_server import run_policy
-
-    return run_policy(args, out, err, stdin)
-
-
-def _cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
-    from .cases import run_verify
-
-    return run_verify(args, out, err, stdin)
-
-
 # ---------------------------------------------------------------------------
 
 
 Handler = Callable[[argparse.Namespace, TextIO, TextIO, TextIO], int]
+
+
+def _elsewhere(module: str, name: str) -> Handler:
+    """The handler *name* of ``imcea.<module>``, imported only when its command runs."""
+
+    def handler(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+        run: Handler = getattr(importlib.import_module(f".{module}", __package__), name)
+        return run(args, out, err, stdin)
+
+    return handler
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -294,7 +287,9 @@ def _parser() -> argparse.ArgumentParser:
         help="the third-party domain the tricks try to reach",
     )
 
-    p = command("replay", _cmd_replay, "decide every envelope of a JSON-lines mail log")
+    p = command(
+        "replay", _elsewhere("logs", "run_replay"), "decide every envelope of a JSON-lines mail log"
+    )
     p.add_argument("--settings", metavar="FILE", help="settings file (default: built-in)")
     p.add_argument(
         "--compare", metavar="FILE", help="other settings: print only the changed recipients"
@@ -308,10 +303,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("log", nargs="?", metavar="LOG.jsonl", help="a JSON-lines log, or - (stdin)")
 
-    p = command("verify", _cmd_verify, "run policy case files against their settings")
+    p = command(
+        "verify", _elsewhere("cases", "run_verify"), "run policy case files against their settings"
+    )
     p.add_argument("cases", nargs="+", metavar="CASES.toml", help="policy case files")
 
-    p = command("policy", _cmd_policy, "serve Postfix policy requests (check_policy_service)")
+    p = command(
+        "policy",
+        _elsewhere("policy_server", "run_policy"),
+        "serve Postfix policy requests (check_policy_service)",
+    )
     p.add_argument("--settings", metavar="FILE", help="settings file (default: built-in)")
     p.add_argument(
         "--listen",
