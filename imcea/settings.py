@@ -17,7 +17,7 @@ import attrs
 
 from .domains import DomainError, normalise_domain
 from .errors import Error, SettingsError
-from .networks import IPAddress, NetworkSet, parse_ip
+from .networks import IPAddress, NetworkSet, parse_ip, parse_network
 
 __all__ = [
     "Directory",
@@ -414,15 +414,18 @@ def _no_unknown_keys(table: Mapping[Any, Any], known: set[str], where: str) -> N
             raise SettingsError(f"{prefix}{name}: unknown key (expected one of {expected})")
 
 
-def _read_list_file(path: FilePath, key: str) -> tuple[list[str], list[str]]:
-    """The entries of a list file and where each stands (``key (file line N)``).
+def _read_list_file(base: FilePath, name: str, key: str) -> tuple[list[str], list[str]]:
+    """The entries of the list file *name* and where each stands (``key (file line N)``).
 
     One entry per line; blank lines and lines starting with ``#`` are skipped.
     """
+    path = base / name
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{key}: cannot read {str(path)!r}: {exc}") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"{key}: the file {name!r} is not valid UTF-8") from None
+    except OSError as exc:
+        raise SettingsError(f"{key}: cannot read the file {name!r}: {exc.strerror}") from None
     entries: list[str] = []
     locations: list[str] = []
     for number, line in enumerate(text.splitlines(), 1):
@@ -431,6 +434,15 @@ def _read_list_file(path: FilePath, key: str) -> tuple[list[str], list[str]]:
             entries.append(entry)
             locations.append(f"{key} ({path.name} line {number})")
     return entries, locations
+
+
+def _looks_like_a_network(text: str) -> bool:
+    """Whether *text* is a network entry (a common slip for a one-entry list)."""
+    try:
+        parse_network(text)
+    except SettingsError:
+        return False
+    return True
 
 
 def load_settings(source: str | os.PathLike[str] | Mapping[str, Any]) -> Settings:
@@ -468,7 +480,7 @@ def load_settings(source: str | os.PathLike[str] | Mapping[str, Any]) -> Setting
     values = dict(data)
     directory = values.get("directory")
     if isinstance(directory, str):
-        entries, locations = _read_list_file(base / directory, "directory")
+        entries, locations = _read_list_file(base, directory, "directory")
         values["directory"] = Directory(entries, locations=locations)
     elif directory is not None and not isinstance(directory, list | tuple | Directory):
         raise SettingsError(f"directory: expected a file name or a list, got {directory!r}")
@@ -476,9 +488,14 @@ def load_settings(source: str | os.PathLike[str] | Mapping[str, Any]) -> Setting
     if isinstance(restrictions, Mapping):
         table = dict(restrictions)
         for name in ("allow", "internal", "deny"):
-            if isinstance(table.get(name), str):  # a file of networks, one per line
+            value = table.get(name)
+            if isinstance(value, str):  # a file of networks, one per line
                 key = f"restrictions.{name}"
-                entries, locations = _read_list_file(base / table[name], key)
+                if _looks_like_a_network(value):
+                    raise SettingsError(
+                        f"{key}: expected a list of networks or a file name, got {value!r}"
+                    )
+                entries, locations = _read_list_file(base, value, key)
                 table[name] = NetworkSet(entries, key=key, locations=locations)
         values["restrictions"] = table
     try:
