@@ -1,4 +1,4 @@
-"""Expected values shared by the decision tests: DESIGN §2.4's table of reasons."""
+"""Expected values shared by the tests: DESIGN §2.4's table of reasons, §3's settings file."""
 
 from __future__ import annotations
 
@@ -35,3 +35,34 @@ REASONS_TABLE: dict[Reason, tuple[Action, int, str | None]] = {
     Reason.ENCAPSULATION_TOO_DEEP: (X, 250, NDR_UNKNOWN),
     Reason.NO_GATEWAY: (X, 250, NDR_NO_GATEWAY),
 }
+
+
+# The settings file of DESIGN §3, as written there.
+DESIGN_EXAMPLE = """\
+reroute = true
+release = "SP3"
+server_addresses = ["192.0.2.10", "10.0.0.1"]   # the public and the internal interface
+site_connector = false
+gateways = ["X400", "MS", "FAX"]
+directory = "gal.txt"            # one address or legacy DN per line; or an inline list
+
+[[routing]]
+domain = "contoso.com"
+action = "inbound"
+[[routing]]
+domain = "#exact.contoso.com"
+action = "inbound"
+[[routing]]
+domain = "partner.example"
+action = "reroute"
+to = "mail.partner.example"
+[[routing]]
+domain = "always.example"
+action = "relay"
+
+[restrictions]
+authenticated = true
+allow = ["192.168.0.1", "10.0.0.0/255.255.255.0", "2001:db8::/32"]
+internal = ["10.0.0.1"]          # clients connecting to the internal interface may relay
+deny = ["10.0.0.66"]
+"""

@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 import pytest
+from expected import DESIGN_EXAMPLE
 
 import imcea
 from imcea import paths
@@ -18,35 +19,6 @@ from imcea.settings import Directory
 V4 = ipaddress.IPv4Address
 V6 = ipaddress.IPv6Address
 
-# The settings file of DESIGN §3, as written there.
-DESIGN_EXAMPLE = """\
-reroute = true
-release = "SP3"
-server_addresses = ["192.0.2.10", "10.0.0.1"]   # the public and the internal interface
-site_connector = false
-gateways = ["X400", "MS", "FAX"]
-directory = "gal.txt"            # one address or legacy DN per line; or an inline list
-
-[[routing]]
-domain = "contoso.com"
-action = "inbound"
-[[routing]]
-domain = "#exact.contoso.com"
-action = "inbound"
-[[routing]]
-domain = "partner.example"
-action = "reroute"
-to = "mail.partner.example"
-[[routing]]
-domain = "always.example"
-action = "relay"
-
-[restrictions]
-authenticated = true
-allow = ["192.168.0.1", "10.0.0.0/255.255.255.0", "2001:db8::/32"]
-internal = ["10.0.0.1"]          # clients connecting to the internal interface may relay
-deny = ["10.0.0.66"]
-"""
 
 GAL = """\
 # exported from the global address list

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from expected import DESIGN_EXAMPLE as SETTINGS_FILE_EXAMPLE
 
 import imcea
 
@@ -102,34 +103,11 @@ def test_clean_closed_configuration_has_no_findings() -> None:
     assert imcea.check(settings(**CLEAN)) == []
 
 
-DESIGN_EXAMPLE = """\
-reroute = true
-release = "SP3"
-server_addresses = ["192.0.2.10", "10.0.0.1"]   # the public and the internal interface
-site_connector = false
-gateways = ["X400", "MS", "FAX"]
-directory = ["jdoe@contoso.com"]
-
-[[routing]]
-domain = "contoso.com"
-action = "inbound"
-[[routing]]
-domain = "#exact.contoso.com"
-action = "inbound"
-[[routing]]
-domain = "partner.example"
-action = "reroute"
-to = "mail.partner.example"
-[[routing]]
-domain = "always.example"
-action = "relay"
-
-[restrictions]
-authenticated = true
-allow = ["192.168.0.1", "10.0.0.0/255.255.255.0", "2001:db8::/32"]
-internal = ["10.0.0.1"]          # clients connecting to the internal interface may relay
-deny = ["10.0.0.66"]
-"""
+# DESIGN §3's settings file, with its directory inline
+DESIGN_EXAMPLE = SETTINGS_FILE_EXAMPLE.replace(
+    'directory = "gal.txt"            # one address or legacy DN per line; or an inline list',
+    'directory = ["jdoe@contoso.com"]',
+)
 
 
 def test_design_example_has_no_findings(tmp_path: Path) -> None:
