@@ -159,11 +159,17 @@ class _Permission(NamedTuple):
     detail: str
 
 
-_PERMISSION = "permission"  # the memo key prefix of §2.3 answers
+# The settings' memo holds two dictionaries under this key: §2.3 answers by client, and
+# the decisions that did not depend on the client, by recipient.
+_MEMOS = "imcea.decision"
+#: Recipients longer than this are decided afresh every time (RFC 5321's path limit).
+_MEMO_RECIPIENT_LENGTH = 256
 _DENIED_HOST, _OPEN_RELAY = Reason.DENIED_HOST, Reason.OPEN_RELAY
 _RELAY_AUTHENTICATED, _RELAY_ALLOWED_HOST = Reason.RELAY_AUTHENTICATED, Reason.RELAY_ALLOWED_HOST
 _RELAY_INTERNAL_INTERFACE, _RELAY_DENIED = Reason.RELAY_INTERNAL_INTERFACE, Reason.RELAY_DENIED
 _MEMO_SIZE = 4096
+_PermissionKey = tuple[str, bool, str | None]
+_Memos = tuple[dict[_PermissionKey, "_Permission"], dict[str, Decision]]
 
 
 class _Call:
@@ -173,7 +179,10 @@ class _Call:
         "authenticated",
         "client",
         "client_text",
+        "consulted",
+        "decisions",
         "permission_cache",
+        "permissions",
         "server_ip",
         "server_text",
         "settings",
@@ -191,6 +200,12 @@ class _Call:
         self.client = client
         self.client_text = client_text  # str() of an ipaddress object is costly
         self.server_text = None if server_ip is None else str(server_ip)
+        self.consulted = False  # whether the decision at hand asked permission()
+        memo = settings.memo()
+        memos: _Memos | None = memo.get(_MEMOS)
+        if memos is None:
+            memos = memo[_MEMOS] = ({}, {})
+        self.permissions, self.decisions = memos
         self.authenticated = authenticated
         self.server_ip = server_ip
         self.permission_cache: _Permission | None = None
@@ -201,11 +216,12 @@ class _Call:
         Computed once per call, and remembered with the (immutable) settings for the
         next calls from the same client: a server sees the same clients again and again.
         """
+        self.consulted = True
         if self.permission_cache is None:
             # keyed by the addresses as written: str hashes are cached, ipaddress ones are not
-            key = (_PERMISSION, self.client_text, self.authenticated, self.server_text)
-            memo = self.settings.memo()
-            found: _Permission | None = memo.get(key)
+            key = (self.client_text, self.authenticated, self.server_text)
+            memo: dict[_PermissionKey, _Permission] = self.permissions
+            found = memo.get(key)
             if found is None:
                 found = _permission(self)
                 if len(memo) >= _MEMO_SIZE:
@@ -521,6 +537,27 @@ def _encapsulated_smtp(recipient: str, inner_text: str, call: _Call, level: int)
 
 
 def _decide_recipient(recipient: str, call: _Call) -> Decision:
+    """The decision for *recipient*, remembered when it does not depend on the client.
+
+    Only §2.3 (may this client relay?) looks at the client; a decision made without
+    asking it is a function of the recipient and the immutable settings alone, so it
+    is kept with the settings and reused: mail logs name the same recipients again
+    and again.
+    """
+    memo: dict[str, Decision] = call.decisions
+    decision = memo.get(recipient)
+    if decision is not None:
+        return decision
+    call.consulted = False
+    decision = _decide_afresh(recipient, call)
+    if not call.consulted and len(recipient) <= _MEMO_RECIPIENT_LENGTH:
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        memo[recipient] = decision
+    return decision
+
+
+def _decide_afresh(recipient: str, call: _Call) -> Decision:
     """Step 1 (parse), then the rest."""
     path = parse_path(recipient)
     if isinstance(path, Malformed):

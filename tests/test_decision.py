@@ -1717,6 +1717,45 @@ def test_many_clients_each_get_their_own_answer() -> None:
         assert decision.reason is expected, (text, decision)
 
 
+def test_remembered_decisions_equal_fresh_ones() -> None:
+    """Decisions are remembered with the settings; reusing them must change nothing.
+
+    The same recipients are decided for clients that may and may not relay, in turns,
+    on one settings value, and each decision is compared with one made on a fresh copy
+    of the settings (which remembers nothing yet)."""
+    data = cfg(
+        server_addresses=[SERVER],
+        directory=["alice@contoso.com", EX_DN],
+        restrictions={"allow": [ALLOWED], "deny": ["10.9.9.9"], "authenticated": True},
+        routing=[
+            {"domain": "contoso.com", "action": "inbound"},
+            {"domain": "always.example", "action": "relay"},
+        ],
+    )
+    shared = imcea.load_settings(data)
+    recipients = [
+        "alice@contoso.com",
+        "bob@contoso.com",
+        "user@example.net",
+        "IMCEASMTP-user+40example+2Enet@contoso.com",
+        IMCEAEX,
+        "x@always.example",
+        f"user@[{SERVER}]",
+        "bad address",
+        "Postmaster",
+        "u" * 300 + "@example.net",
+    ]
+    clients = [(ALLOWED, False), (OUTSIDER, False), ("10.9.9.9", False), (OUTSIDER, True)]
+    for _ in range(3):
+        for client, auth in clients:
+            for recipient in recipients:
+                envelope = imcea.Envelope("s@example.org", [recipient])
+                got = imcea.decide(envelope, client, shared, authenticated=auth)[0]
+                fresh = imcea.load_settings(data)
+                want = imcea.decide(envelope, client, fresh, authenticated=auth)[0]
+                assert got == want, (client, auth, recipient)
+
+
 def test_authenticated_and_server_ip_are_per_call() -> None:
     settings = imcea.load_settings(
         cfg(
