@@ -610,4 +610,7 @@ def decide(
         client_text = str(client)
     server = None if server_ip is None else parse_ip(server_ip, key="server_ip")
     call = _Call(settings, client, bool(authenticated), server, client_text)
-    return Verdict([_decide_recipient(r, call) for r in envelope.recipients])
+    recipients = envelope.recipients
+    if len(recipients) == 1:  # the common case, without a comprehension's frame
+        return Verdict((_decide_recipient(recipients[0], call),))
+    return Verdict([_decide_recipient(r, call) for r in recipients])
