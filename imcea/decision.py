@@ -85,6 +85,11 @@ RELAY_PROHIBITED = "550 Relaying is prohibited"
 _new = tuple.__new__
 
 
+def _sender(value: object) -> None:
+    if not isinstance(value, str):
+        raise Error(f"sender: expected a string, got {value!r}")
+
+
 def _recipients(value: object) -> tuple[str, ...]:
     if type(value) is list or type(value) is tuple:  # the common case, checked cheaply
         out = tuple(value)
@@ -108,7 +113,7 @@ def _recipients(value: object) -> tuple[str, ...]:
 class Envelope:
     """The SMTP envelope: ``MAIL FROM`` sender and the ``RCPT TO`` recipients, in order."""
 
-    sender: str
+    sender: str = attrs.field(validator=lambda _, __, value: _sender(value))
     recipients: tuple[str, ...] = attrs.field(converter=_recipients)
 
 

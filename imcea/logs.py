@@ -514,6 +514,8 @@ def replay(
         raise Error(f"settings: expected an imcea.Settings, got {type(settings).__name__}")
     if compare is not None and not isinstance(compare, Settings):
         raise Error(f"compare: expected an imcea.Settings, got {type(compare).__name__}")
+    if isinstance(records, str | bytes) or not isinstance(records, Iterable):
+        raise Error(f"records: expected an iterable of records, got {type(records).__name__}")
     counts = summary if summary is not None else Summary()
     if compare is None:
         return _replay(records, settings, on_error, counts)

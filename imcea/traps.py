@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import attrs
 
+from .errors import Error
 from .networks import Network, NetworkSet
 from .settings import RouteAction, Settings
 
@@ -64,6 +65,8 @@ def _covered_allow_entries(allow: NetworkSet, deny: NetworkSet) -> Iterator[tupl
 
 def check(settings: Settings) -> list[Finding]:
     """Every trap of DESIGN §2.5 in *settings*, errors first, in a stable order."""
+    if not isinstance(settings, Settings):
+        raise Error(f"settings: expected an imcea.Settings, got {type(settings).__name__}")
     found: list[Finding] = []
     add = found.append
     r = settings.restrictions

@@ -1863,3 +1863,19 @@ def test_seed_do_not_reroute_delivers_gal_and_returns_the_rest() -> None:
         assert decision.reply.startswith("250 ")  # accepted, then an NDR
         assert decision.ndr
     assert Action.REROUTE not in {d.action for d in verdict}
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: imcea.Envelope(None, ["a@example.org"]),  # type: ignore[arg-type]
+        lambda: imcea.Envelope(b"a@example.org", ["a@example.org"]),  # type: ignore[arg-type]
+        lambda: imcea.check(None),  # type: ignore[arg-type]
+        lambda: imcea.replay(None, imcea.Settings()),  # type: ignore[arg-type]
+        lambda: imcea.replay("not a list", imcea.Settings()),
+    ],
+    ids=["sender-none", "sender-bytes", "check-none", "replay-none", "replay-str"],
+)
+def test_wrong_argument_types_raise_imcea_error(call: Callable[[], object]) -> None:
+    with pytest.raises(imcea.Error):
+        call()
