@@ -368,19 +368,25 @@ def _decide_path(recipient: str, path: Path, call: _Call, depth: int) -> Decisio
     if dest.hop is None:
         # classified inbound with rerouting on: the domain is ours by step 2
         return _inbound(recipient, path, call, depth, ours=settings.reroute or None)
-    # Step 3: a reroute needs permission.
+    return _relay(recipient, dest, call, dest.why, refusal=None)
+
+
+def _relay(
+    recipient: str, dest: _Destination, call: _Call, why: str, *, refusal: Reason | None
+) -> Decision:
+    """Step 3: a reroute needs permission, unless the destination is always relayed.
+
+    A refusal is ``550 Relaying is prohibited`` with the §2.3 reason, or *refusal*
+    when given (an encapsulated one-off: ``encapsulated_relay_denied``).
+    """
+    assert dest.hop is not None
     if dest.always:
-        return _reroute(recipient, Reason.ALWAYS_RELAY, dest.why, dest.resolved, dest.hop)
+        return _reroute(recipient, Reason.ALWAYS_RELAY, why, dest.resolved, dest.hop)
     permission = call.permission()
+    detail = f"{why}; {permission.detail}"
     if permission.permitted:
-        return _reroute(
-            recipient,
-            permission.reason,
-            f"{dest.why}; {permission.detail}",
-            dest.resolved,
-            dest.hop,
-        )
-    return _refused(recipient, permission.reason, f"{dest.why}; {permission.detail}")
+        return _reroute(recipient, permission.reason, detail, dest.resolved, dest.hop)
+    return _refused(recipient, refusal or permission.reason, detail)
 
 
 def _inbound(
@@ -517,28 +523,8 @@ def _encapsulated_smtp(recipient: str, inner_text: str, call: _Call, level: int)
             dest.resolved,
             dest.hop,
         )
-    if dest.always:
-        return _reroute(
-            recipient,
-            Reason.ALWAYS_RELAY,
-            f"encapsulated {inner_text}: {dest.why}",
-            dest.resolved,
-            dest.hop,
-        )
-    permission = call.permission()
-    if permission.permitted:
-        return _reroute(
-            recipient,
-            permission.reason,
-            f"encapsulated {inner_text}: {dest.why}; {permission.detail}",
-            dest.resolved,
-            dest.hop,
-        )
-    return _refused(
-        recipient,
-        Reason.ENCAPSULATED_RELAY_DENIED,
-        f"encapsulated {inner_text}: {dest.why}; {permission.detail}",
-    )
+    why = f"encapsulated {inner_text}: {dest.why}"
+    return _relay(recipient, dest, call, why, refusal=Reason.ENCAPSULATED_RELAY_DENIED)
 
 
 def _decide_recipient(recipient: str, call: _Call) -> Decision:
