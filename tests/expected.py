@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import imcea
 from imcea import Action, Reason
 
 D = Action.DELIVER
@@ -66,3 +67,27 @@ allow = ["192.168.0.1", "10.0.0.0/255.255.255.0", "2001:db8::/32"]
 internal = ["10.0.0.1"]          # clients connecting to the internal interface may relay
 deny = ["10.0.0.66"]
 """
+
+
+def check_against_table(decision: imcea.Decision) -> None:
+    """The DESIGN §2.4 rules every decision obeys, whatever the case."""
+    action, code, ndr = REASONS_TABLE[decision.reason]
+    assert decision.action is action, decision
+    assert decision.ndr == ndr, decision
+    if code == 250:
+        assert decision.reply.startswith("250 OK - Recipient <"), decision
+        assert decision.reply.endswith(">"), decision
+    elif code == 550:
+        assert decision.reply == "550 Relaying is prohibited", decision
+    else:
+        assert decision.reply.startswith("553 malformed address: <"), decision
+        assert decision.reply.endswith(">"), decision
+    if decision.action is Action.RETURN:
+        assert decision.resolved is None and decision.next_hop is None, decision
+    elif decision.action is Action.DELIVER:
+        assert decision.resolved, decision
+        assert decision.next_hop is None, decision
+    else:
+        assert decision.resolved and decision.next_hop, decision
+    assert isinstance(decision.detail, str) and decision.detail.strip(), decision
+    assert "\n" not in decision.detail
