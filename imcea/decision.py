@@ -14,13 +14,13 @@ from __future__ import annotations
 import enum
 import functools
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import attrs
 
 from .codec import decode
 from .errors import DecodeError, Error
-from .networks import IPAddress, parse_ip
+from .networks import CANONICAL_IPV4, IPAddress, parse_ip
 from .paths import Malformed, Path, parse_path
 from .settings import Release, RouteAction, Settings
 
@@ -164,106 +164,165 @@ class _Permission(NamedTuple):
     detail: str
 
 
-# The settings' memo holds two dictionaries under this key: §2.3 answers by client, and
-# the decisions that did not depend on the client, by recipient.
+class _Pending(NamedTuple):
+    """A recipient that reached step 3: rerouted to ``hop`` or refused, as §2.3 answers
+    for the client (see :func:`_resolve`).  ``refusal`` replaces the §2.3 reason of a
+    refusal when given (``encapsulated_relay_denied``)."""
+
+    recipient: str
+    hop: str
+    resolved: str
+    why: str
+    refusal: Reason | None
+
+
+#: What the steps other than §2.3 make of a recipient: a decision, or a pending relay.
+_Outcome = Decision | _Pending
+
+
+class _Generations:
+    """A bounded memo that keeps what is used again: two generations of at most *size*
+    entries each.  A hit in the older generation moves the entry to the younger one;
+    when the younger one is full it becomes the older one, and the older is dropped.
+
+    Mail logs name a few thousand recipients again and again among many that appear
+    once; clearing a full memo would forget the former along with the latter.
+    """
+
+    __slots__ = ("old", "size", "young")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.young: dict[str, Any] = {}
+        self.old: dict[str, Any] = {}
+
+    def get(self, key: str) -> Any:
+        """The value remembered for *key*, or ``None``."""
+        value = self.young.get(key)
+        if value is None:
+            value = self.old.get(key)
+            if value is not None:
+                self.put(key, value)
+        return value
+
+    def put(self, key: str, value: Any) -> None:
+        """Remember *value* for *key*."""
+        young = self.young
+        young[key] = value
+        if len(young) >= self.size:
+            self.old = young
+            self.young = {}
+
+
+# The settings' memo holds, under this key, the §2.3 answers by client and the outcomes
+# by recipient: both are functions of the immutable settings and of their key alone.
 _MEMOS = "imcea.decision"
 #: Recipients longer than this are decided afresh every time (RFC 5321's path limit).
 _MEMO_RECIPIENT_LENGTH = 256
+#: Clients remembered per settings (their §2.3 answers; the memo is cleared when full).
+_PERMISSIONS_SIZE = 4096
+#: Recipients remembered per settings, per generation (see :class:`_Generations`).
+_OUTCOMES_SIZE = 8192
 _DENIED_HOST, _OPEN_RELAY = Reason.DENIED_HOST, Reason.OPEN_RELAY
 _RELAY_AUTHENTICATED, _RELAY_ALLOWED_HOST = Reason.RELAY_AUTHENTICATED, Reason.RELAY_ALLOWED_HOST
 _RELAY_INTERNAL_INTERFACE, _RELAY_DENIED = Reason.RELAY_INTERNAL_INTERFACE, Reason.RELAY_DENIED
-_MEMO_SIZE = 4096
-_PermissionKey = tuple[str, bool, str | None]
-_Memos = tuple[dict[_PermissionKey, "_Permission"], dict[str, Decision]]
+_PermissionKey = tuple[str, bool, IPAddress | None]
 
 
-class _Call:
-    """What one :func:`decide` call knows about its client and settings."""
+class _Memos:
+    """What one :class:`~imcea.Settings` value remembers for :func:`decide`."""
 
-    __slots__ = (
-        "authenticated",
-        "client",
-        "client_text",
-        "consulted",
-        "decisions",
-        "permission_cache",
-        "permissions",
-        "server_ip",
-        "server_text",
-        "settings",
-    )
+    __slots__ = ("outcomes", "permissions", "settings")
 
-    def __init__(
-        self,
-        settings: Settings,
-        client: IPAddress,
-        authenticated: bool,
-        server_ip: IPAddress | None,
-        client_text: str,
-    ) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.client = client
-        self.client_text = client_text  # str() of an ipaddress object is costly
-        self.server_text = None if server_ip is None else str(server_ip)
-        self.consulted = False  # whether the decision at hand asked permission()
-        memo = settings.memo()
-        memos: _Memos | None = memo.get(_MEMOS)
-        if memos is None:
-            memos = memo[_MEMOS] = ({}, {})
-        self.permissions, self.decisions = memos
-        self.authenticated = authenticated
-        self.server_ip = server_ip
-        self.permission_cache: _Permission | None = None
+        self.permissions: dict[_PermissionKey, _Permission] = {}
+        self.outcomes = _Generations(_OUTCOMES_SIZE)
 
-    def permission(self) -> _Permission:
-        """May this client relay?  DESIGN §2.3, steps 1 to 4 (step 0 is the caller's).
+    def outcome(self, recipient: str) -> _Outcome:
+        """Steps 1, 2, 4 and 5 for *recipient*, remembered: they do not depend on the
+        client, so mail logs that name the same recipients again reuse them."""
+        outcomes = self.outcomes
+        outcome: _Outcome | None = outcomes.young.get(recipient)
+        if outcome is None:
+            outcome = outcomes.old.get(recipient)
+            if outcome is None:
+                outcome = _decide_afresh(recipient, self.settings)
+                if len(recipient) > _MEMO_RECIPIENT_LENGTH:
+                    return outcome
+            outcomes.put(recipient, outcome)
+        return outcome
 
-        Computed once per call, and remembered with the (immutable) settings for the
-        next calls from the same client: a server sees the same clients again and again.
-        """
-        self.consulted = True
-        if self.permission_cache is None:
-            # keyed by the addresses as written: str hashes are cached, ipaddress ones are not
-            key = (self.client_text, self.authenticated, self.server_text)
-            memo: dict[_PermissionKey, _Permission] = self.permissions
-            found = memo.get(key)
-            if found is None:
-                found = _permission(self)
-                if len(memo) >= _MEMO_SIZE:
-                    memo.clear()
-                memo[key] = found
-            self.permission_cache = found
-        return self.permission_cache
+    def permission(
+        self, client: str | IPAddress, authenticated: bool, server: IPAddress | None
+    ) -> _Permission:
+        """§2.3 for *client* (an IP address, or a string known to be one), remembered by
+        the client as written: a server sees the same clients again and again, and a
+        string is hashed faster than it is parsed."""
+        text = client.strip() if type(client) is str else str(client)
+        key = (text, authenticated, server)
+        memo = self.permissions
+        found = memo.get(key)
+        if found is None:
+            address = _client_ip(client) if type(client) is str else parse_ip(client)
+            found = _permission(self.settings, address, text, authenticated, server)
+            if len(memo) >= _PERMISSIONS_SIZE:
+                memo.clear()
+            memo[key] = found
+        return found
 
 
-def _permission(call: _Call) -> _Permission:
+def _memos(settings: Settings) -> _Memos:
+    """The memos kept with *settings* (made on first use)."""
+    memo = settings.memo()
+    memos: _Memos | None = memo.get(_MEMOS)
+    if memos is None:
+        memos = memo[_MEMOS] = _Memos(settings)
+    return memos
+
+
+def _permission(
+    settings: Settings,
+    client: IPAddress,
+    client_text: str,
+    authenticated: bool,
+    server: IPAddress | None,
+) -> _Permission:
     """DESIGN §2.3, steps 1 to 4: deny first, then open relay, then the three grounds."""
-    r = call.settings.restrictions
-    client = call.client_text
-    denied = r.deny.match(call.client) if r.deny else None
+    r = settings.restrictions
+    denied = r.deny.match(client) if r.deny else None
     if denied is not None:
-        why = f"client {client} is on the never-route list (restrictions.deny {denied.text!r})"
+        why = f"client {client_text} is on the never-route list (restrictions.deny {denied.text!r})"
         return _new(_Permission, (False, _DENIED_HOST, why))
     if not r.selected:
         why = "no routing restriction is selected, so every client may relay (KB Q260562)"
         return _new(_Permission, (True, _OPEN_RELAY, why))
-    if call.authenticated and r.authenticated:
-        why = f"client {client} authenticated and restrictions.authenticated is on"
+    if authenticated and r.authenticated:
+        why = f"client {client_text} authenticated and restrictions.authenticated is on"
         return _new(_Permission, (True, _RELAY_AUTHENTICATED, why))
-    allowed = r.allow.match(call.client) if r.allow else None
+    allowed = r.allow.match(client) if r.allow else None
     if allowed is not None:
-        why = f"client {client} matches restrictions.allow {allowed.text!r}"
+        why = f"client {client_text} matches restrictions.allow {allowed.text!r}"
         return _new(_Permission, (True, _RELAY_ALLOWED_HOST, why))
-    if call.server_ip is not None and r.internal:
-        internal = r.internal.match(call.server_ip)
+    if server is not None and r.internal:
+        internal = r.internal.match(server)
         if internal is not None:
             why = (
-                f"client connected to {call.server_ip}, "
+                f"client connected to {server}, "
                 f"which matches restrictions.internal {internal.text!r}"
             )
             return _new(_Permission, (True, _RELAY_INTERNAL_INTERFACE, why))
-    why = f"client {client} is not permitted by the routing restrictions (KB Q193922)"
+    why = f"client {client_text} is not permitted by the routing restrictions (KB Q193922)"
     return _new(_Permission, (False, _RELAY_DENIED, why))
+
+
+def _resolve(pending: _Pending, permission: _Permission) -> Decision:
+    """Step 3 for a client: rerouted when §2.3 permits it, else ``550`` refused."""
+    detail = f"{pending.why}; {permission.detail}"
+    recipient = pending.recipient
+    if permission.permitted:
+        return _reroute(recipient, permission.reason, detail, pending.resolved, pending.hop)
+    return _refused(recipient, pending.refusal or permission.reason, detail)
 
 
 # ---------------------------------------------------------------------------
@@ -361,19 +420,16 @@ def _with_domain(path: Path, domain: str) -> str:
     return f"{path.address.rpartition('@')[0]}@{domain}"
 
 
-def _decide_path(recipient: str, path: Path, call: _Call, depth: int) -> Decision:
+def _decide_path(recipient: str, path: Path, settings: Settings, depth: int) -> _Outcome:
     """Steps 2 to 5 for a parsed path; *depth* counts the encapsulations unwrapped so far."""
-    settings = call.settings
     dest = _classify(path, settings, rerouting=settings.reroute)
     if dest.hop is None:
         # classified inbound with rerouting on: the domain is ours by step 2
-        return _inbound(recipient, path, call, depth, ours=settings.reroute or None)
-    return _relay(recipient, dest, call, dest.why, refusal=None)
+        return _inbound(recipient, path, settings, depth, ours=settings.reroute or None)
+    return _relay(recipient, dest, dest.why, refusal=None)
 
 
-def _relay(
-    recipient: str, dest: _Destination, call: _Call, why: str, *, refusal: Reason | None
-) -> Decision:
+def _relay(recipient: str, dest: _Destination, why: str, *, refusal: Reason | None) -> _Outcome:
     """Step 3: a reroute needs permission, unless the destination is always relayed.
 
     A refusal is ``550 Relaying is prohibited`` with the §2.3 reason, or *refusal*
@@ -382,16 +438,12 @@ def _relay(
     assert dest.hop is not None
     if dest.always:
         return _reroute(recipient, Reason.ALWAYS_RELAY, why, dest.resolved, dest.hop)
-    permission = call.permission()
-    detail = f"{why}; {permission.detail}"
-    if permission.permitted:
-        return _reroute(recipient, permission.reason, detail, dest.resolved, dest.hop)
-    return _refused(recipient, refusal or permission.reason, detail)
+    return _new(_Pending, (recipient, dest.hop, dest.resolved, why, refusal))
 
 
 def _inbound(
-    recipient: str, path: Path, call: _Call, depth: int, *, ours: bool | None = None
-) -> Decision:
+    recipient: str, path: Path, settings: Settings, depth: int, *, ours: bool | None = None
+) -> _Outcome:
     """Steps 4 and 5: an inbound recipient, encapsulated or ordinary.
 
     *ours* is ``True`` when step 2 already found the domain inbound, ``None`` when the
@@ -399,8 +451,7 @@ def _inbound(
     """
     local = path.local
     if local.startswith("IMCEA"):  # case-sensitive, as the IMS is (KB Q271575)
-        return _encapsulated(recipient, path, call, depth)
-    settings = call.settings
+        return _encapsulated(recipient, path, settings, depth)
     directory = settings.directory
     address = path.address
     if directory is not None:
@@ -433,7 +484,7 @@ def _is_ours(path: Path, settings: Settings) -> bool:
     return route is not None and route.action is _INBOUND_ROUTE
 
 
-def _encapsulated(recipient: str, path: Path, call: _Call, depth: int) -> Decision:
+def _encapsulated(recipient: str, path: Path, settings: Settings, depth: int) -> _Outcome:
     """Step 4: a local part with the upper-case IMCEA prefix."""
     level = depth + 1
     if level > MAX_DEPTH:
@@ -449,9 +500,8 @@ def _encapsulated(recipient: str, path: Path, call: _Call, depth: int) -> Decisi
             recipient, Reason.MALFORMED_ENCAPSULATION, f"the encapsulated address is bad: {exc}"
         )
     addrtype = value.addrtype
-    settings = call.settings
     if addrtype in ("SMTP", "MAILTO"):
-        return _encapsulated_smtp(recipient, value.address, call, level)
+        return _encapsulated_smtp(recipient, value.address, settings, level)
     if addrtype in ("EX", "X500"):
         dn = value.address
         if not dn.startswith("/"):
@@ -492,9 +542,8 @@ def _encapsulated(recipient: str, path: Path, call: _Call, depth: int) -> Decisi
     )
 
 
-def _encapsulated_smtp(recipient: str, inner_text: str, call: _Call, level: int) -> Decision:
+def _encapsulated_smtp(recipient: str, inner_text: str, settings: Settings, level: int) -> _Outcome:
     """Step 4, ``SMTP``/``MAILTO``: the seed's case, before (SP2) and after (SP3) the fix."""
-    settings = call.settings
     sp2 = settings.release is Release.SP2
     if not sp2 and not settings.reroute:
         return _returned(
@@ -512,8 +561,10 @@ def _encapsulated_smtp(recipient: str, inner_text: str, call: _Call, level: int)
         )
     dest = _classify(inner, settings, rerouting=True)
     if dest.hop is None:
-        decision = _inbound(recipient, inner, call, level, ours=True)
-        return decision._replace(detail=f"encapsulated {inner_text}: {decision.detail}")
+        outcome = _inbound(recipient, inner, settings, level, ours=True)
+        if isinstance(outcome, _Pending):  # nested deeper, and relayed there
+            return outcome._replace(why=f"encapsulated {inner_text}: {outcome.why}")
+        return outcome._replace(detail=f"encapsulated {inner_text}: {outcome.detail}")
     if sp2:
         return _reroute(
             recipient,
@@ -524,32 +575,11 @@ def _encapsulated_smtp(recipient: str, inner_text: str, call: _Call, level: int)
             dest.hop,
         )
     why = f"encapsulated {inner_text}: {dest.why}"
-    return _relay(recipient, dest, call, why, refusal=Reason.ENCAPSULATED_RELAY_DENIED)
+    return _relay(recipient, dest, why, refusal=Reason.ENCAPSULATED_RELAY_DENIED)
 
 
-def _decide_recipient(recipient: str, call: _Call) -> Decision:
-    """The decision for *recipient*, remembered when it does not depend on the client.
-
-    Only §2.3 (may this client relay?) looks at the client; a decision made without
-    asking it is a function of the recipient and the immutable settings alone, so it
-    is kept with the settings and reused: mail logs name the same recipients again
-    and again.
-    """
-    memo: dict[str, Decision] = call.decisions
-    decision = memo.get(recipient)
-    if decision is not None:
-        return decision
-    call.consulted = False
-    decision = _decide_afresh(recipient, call)
-    if not call.consulted and len(recipient) <= _MEMO_RECIPIENT_LENGTH:
-        if len(memo) >= _MEMO_SIZE:
-            memo.clear()
-        memo[recipient] = decision
-    return decision
-
-
-def _decide_afresh(recipient: str, call: _Call) -> Decision:
-    """Step 1 (parse), then the rest."""
+def _decide_afresh(recipient: str, settings: Settings) -> _Outcome:
+    """Step 1 (parse), then the rest; a relay is left pending step 3."""
     path = parse_path(recipient)
     if isinstance(path, Malformed):
         return Decision(
@@ -566,7 +596,7 @@ def _decide_afresh(recipient: str, call: _Call) -> Decision:
             "a bare Postmaster must be accepted (RFC 5321 section 4.5.1)",
             "postmaster",
         )
-    return _decide_path(recipient, path, call, 0)
+    return _decide_path(recipient, path, settings, 0)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -593,15 +623,24 @@ def decide(
         raise Error(f"envelope: expected an imcea.Envelope, got {type(envelope).__name__}")
     if not isinstance(settings, Settings):
         raise Error(f"settings: expected an imcea.Settings, got {type(settings).__name__}")
+    client: str | IPAddress
     if type(sender_ip) is str:
-        client = _client_ip(sender_ip)
-        client_text = sender_ip.strip()
+        # checked now, parsed only if step 3 asks about it (and it is not remembered)
+        if CANONICAL_IPV4.fullmatch(sender_ip) is None:
+            _client_ip(sender_ip)  # raises when it is not an IP address
+        client = sender_ip
     else:
         client = parse_ip(sender_ip, key="sender_ip")
-        client_text = str(client)
     server = None if server_ip is None else parse_ip(server_ip, key="server_ip")
-    call = _Call(settings, client, bool(authenticated), server, client_text)
-    recipients = envelope.recipients
-    if len(recipients) == 1:  # the common case, without a comprehension's frame
-        return Verdict((_decide_recipient(recipients[0], call),))
-    return Verdict([_decide_recipient(r, call) for r in recipients])
+    memos = _memos(settings)
+    outcome = memos.outcome
+    permission: _Permission | None = None
+    decisions: list[Decision] = []
+    for recipient in envelope.recipients:
+        found = outcome(recipient)
+        if isinstance(found, _Pending):  # step 3 asks about the client, once per call
+            if permission is None:
+                permission = memos.permission(client, bool(authenticated), server)
+            found = _resolve(found, permission)
+        decisions.append(found)
+    return Verdict(decisions)

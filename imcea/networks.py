@@ -50,6 +50,14 @@ _PREFIX_LENGTHS4 = {f"{n:0{width}}": n for n in range(33) for width in (1, 2)}
 _OCTETS: dict[str, int] = {str(i): i for i in range(256)}
 _QUAD = r"([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})"
 _V4_ADDRESS = re.compile(_QUAD)
+
+#: A dotted quad as people write it (no leading zeros, no blanks), validated by one
+#: match: code that only needs to know that a client is an IP address (most of them are
+#: written this way) can skip building an ``ipaddress`` object until it needs one.
+CANONICAL_IPV4 = re.compile(
+    r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
+    r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+)
 _V4_NETWORK = re.compile(rf"{_QUAD}(?:/(?:{_QUAD}|([0-9]{{1,2}})))?")  # IP, IP/MASK, IP/len
 _PREFIX_LENGTH = re.compile(r"[0-9]{1,3}")
 
