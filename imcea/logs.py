@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import json.encoder
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -25,9 +26,22 @@ from typing import IO, TYPE_CHECKING, Final, TextIO, overload
 
 import attrs
 
-from .decision import Action, Decision, Envelope, Verdict, decide
+from .decision import (
+    _MEMO_RECIPIENT_LENGTH,
+    Action,
+    Decision,
+    Envelope,
+    Verdict,
+    _client_ip,
+    _decide_afresh,
+    _memos,
+    _Pending,
+    _Permission,
+    _resolve,
+    decide,
+)
 from .errors import Error
-from .networks import IPAddress, parse_ip
+from .networks import CANONICAL_IPV4, IPAddress, parse_ip
 from .settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -580,11 +594,13 @@ def _compare(
 
 #: JSON text of one string, always ASCII (lone surrogates from a hostile log are
 #: escaped instead of failing to print, and the bytes do not depend on the locale).
-_json_text: Final = json.JSONEncoder().encode
+#: It is the function ``json.JSONEncoder(ensure_ascii=True).encode`` calls for a string,
+#: called directly: the command calls it for every line it writes.
+_json_text: Final = json.encoder.encode_basestring_ascii
 
 
 def _json_id(value: str | int) -> str:
-    return str(value) if type(value) is int else _json_text(value)
+    return _json_text(value) if isinstance(value, str) else str(value)
 
 
 def _decision_fields(decision: Decision) -> str:
@@ -598,19 +614,99 @@ def _decision_fields(decision: Decision) -> str:
 
 _Segments = list[tuple[bool, str]]
 
+_DECODER: Final = json.JSONDecoder()
+
+#: Recipients whose output text a :class:`_Decider` remembers, per generation.
+_TEXTS_SIZE: Final = 8192
+
+
+class _Entry:
+    """One recipient under one settings value, with the text the command writes for it.
+
+    ``pending`` is ``None`` when the decision does not depend on the client; otherwise
+    the recipient waits on step 3 (may this client relay?), and ``decision``, ``key``
+    and ``fields`` are those of the last client's answer (``permission``), kept because
+    the next record often comes from the same client.
+    """
+
+    __slots__ = ("decision", "fields", "key", "pending", "permission", "text")
+
+    def __init__(self, recipient: str, outcome: Decision | _Pending) -> None:
+        self.text = _json_text(recipient)
+        self.permission: _Permission | None = None
+        if isinstance(outcome, _Pending):
+            self.pending: _Pending | None = outcome
+        else:
+            self.pending = None
+            self._set(outcome)
+
+    def _set(self, decision: Decision) -> None:
+        self.decision = decision
+        self.key = (decision.action, decision.reason)
+        self.fields = _decision_fields(decision)
+
+    def resolve(self, permission: _Permission) -> None:
+        """Step 3 for a client whose answer is *permission*."""
+        if permission is not self.permission:
+            assert self.pending is not None
+            self._set(_resolve(self.pending, permission))
+            self.permission = permission
+
+
+class _Decider:
+    """:func:`~imcea.decide` for the command, with one settings value.
+
+    It remembers each recipient's :class:`_Entry` (in two generations, like
+    :func:`~imcea.decide` remembers outcomes), so that a recipient seen before costs a
+    dictionary lookup and the join of an output line.  The decisions are the very ones
+    :func:`~imcea.decide` makes: the same steps, the same §2.3 answers.
+    """
+
+    __slots__ = ("memos", "old", "settings", "young")
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.memos = _memos(settings)
+        self.young: dict[str, _Entry] = {}
+        self.old: dict[str, _Entry] = {}
+
+    def entry(self, recipient: str) -> _Entry:
+        """The entry of a recipient not in the younger generation."""
+        entry = self.old.get(recipient)
+        if entry is None:
+            entry = _Entry(recipient, _decide_afresh(recipient, self.settings))
+            if len(recipient) > _MEMO_RECIPIENT_LENGTH:
+                return entry
+        young = self.young
+        young[recipient] = entry
+        if len(young) >= _TEXTS_SIZE:
+            self.old = young
+            self.young = {}
+        return entry
+
+    def permission(self, ip: str, authenticated: bool, server: IPAddress | None) -> _Permission:
+        """§2.3 for the client at *ip* (already known to be an IP address)."""
+        return self.memos.permission(ip, authenticated, server)
+
 
 class _Engine:
     """Turns chunks of raw log lines into output text, error reports and counts.
 
     The same object does the work in one process (``--jobs 1``) and in each worker
-    process (``--jobs N``), so the output is the same bytes either way.
+    process (``--jobs N``), so the output is the same bytes either way.  A record of the
+    usual shape (a JSON object of strings, a list of strings, booleans) takes the short
+    way through :class:`_Decider`; any other goes the long way through
+    :func:`record_from_mapping`'s checks and :func:`~imcea.decide`, which also names
+    what is wrong with a bad one.  Both ways write the same bytes for the same record.
     """
 
-    __slots__ = ("compare", "settings")
+    __slots__ = ("after", "before", "compare", "settings")
 
     def __init__(self, settings: Settings, compare: Settings | None) -> None:
         self.settings = settings
         self.compare = compare
+        self.before = _Decider(settings)
+        self.after = None if compare is None else _Decider(compare)
 
     def run(self, first: int, lines: Sequence[bytes]) -> tuple[_Segments, Summary]:
         """Replay *lines*, the first being line number *first* of the log.
@@ -618,64 +714,202 @@ class _Engine:
         Returns the segments to write, in order, each ``(is_error, text)``: runs of
         output lines, and the report of each bad line where it stands; and the counts.
         """
-        settings, compare = self.settings, self.compare
-        counts = Summary(compared=compare is not None)
-        outcomes, transitions = counts.outcomes, counts.transitions
+        counts = Summary(compared=self.compare is not None)
         segments: _Segments = []
         parts: list[str] = []
-        text = _json_text
+        # json.loads() less its wrappers: the document must start the line and only
+        # white space may follow it; any other line takes the long way (_loads)
+        decode = _DECODER.raw_decode
+        canonical = CANONICAL_IPV4.fullmatch
         for number, line in enumerate(lines, first):
-            if not line.strip():
-                continue
             try:
-                obj = _loads(line, number)
-                sender, recipients, ip, authenticated, server_ip, ident = _fields(
-                    obj, number, ips=False
-                )
-                envelope = Envelope(sender, recipients)
-                try:
-                    verdict = decide(
-                        envelope, ip, settings, authenticated=authenticated, server_ip=server_ip
-                    )
-                except Error:
-                    _fields(obj, number)  # a bad IP address: report it by its field
-                    raise
-                if compare is not None:
-                    other = decide(
-                        envelope, ip, compare, authenticated=authenticated, server_ip=server_ip
-                    )
-            except Error as exc:
-                counts.bad += 1
-                if parts:
-                    segments.append((False, "".join(parts)))
-                    parts = []
-                where = exc if isinstance(exc, RecordError) else RecordError(str(exc), number)
-                message = " ".join(str(where).split())  # always one line
-                segments.append((True, f"{_PROGRAM}: {message}\n"))
-                continue
-            counts.records += 1
-            head = f'{{"id":{_json_id(number if ident is None else ident)},"recipient":'
-            if compare is None:
-                counts.recipients += len(verdict)
-                for d in verdict:
-                    key = (d.action, d.reason)
-                    outcomes[key] = outcomes.get(key, 0) + 1
-                    parts.append(f"{head}{text(d.recipient)},{_decision_fields(d)}}}\n")
-                continue
-            counts.recipients += len(verdict)
-            for old, new in zip(verdict, other, strict=True):
-                if old.action is new.action and old.reason is new.reason:
+                text = line.decode("utf-8", "surrogatepass")
+                obj, end = decode(text)
+                if end != len(text) and not text[end:].isspace():
+                    raise ValueError("not one JSON value")
+            except (ValueError, RecursionError):  # bad, blank, or with a byte-order mark
+                if not line.strip():
                     continue
-                counts.changed += 1
-                pair = (f"{old.action} -> {new.action}", f"{old.reason} -> {new.reason}")
-                transitions[pair] = transitions.get(pair, 0) + 1
-                parts.append(
-                    f"{head}{text(old.recipient)},"
-                    f'"before":{{{_decision_fields(old)}}},"after":{{{_decision_fields(new)}}}}}\n'
-                )
+                try:
+                    obj = _loads(line, number)
+                except RecordError as exc:
+                    self._bad(exc, counts, segments, parts)
+                    continue
+            # the usual shape, checked as cheaply as it can be; anything else is slow
+            if type(obj) is dict:
+                ip = obj.get("ip")
+                recipients = obj.get("recipients")
+                authenticated = obj.get("authenticated", False)
+                server_ip = obj.get("server_ip")
+                ident = obj.get("id")
+                if (
+                    type(ip) is str
+                    and type(recipients) is list
+                    and type(obj.get("sender")) is str
+                    and (authenticated is False or authenticated is True)
+                    and (server_ip is None or type(server_ip) is str)
+                    and (ident is None or type(ident) is str or type(ident) is int)
+                    and (canonical(ip) is not None or _is_ip(ip))
+                ):
+                    server = None if server_ip is None else _server_ip(server_ip)
+                    if server_ip is None or server is not None:
+                        if ident is None:
+                            head = f'{{"id":{number},'
+                        elif type(ident) is str:
+                            head = f'{{"id":{_json_text(ident)},'
+                        else:
+                            head = f'{{"id":{ident},'
+                        if self._fast(head, recipients, ip, authenticated, server, counts, parts):
+                            counts.records += 1
+                            continue
+            self._slow(obj, number, counts, segments, parts)
         if parts:
             segments.append((False, "".join(parts)))
         return segments, counts
+
+    def _fast(
+        self,
+        head: str,
+        recipients: list[str],
+        ip: str,
+        authenticated: bool,
+        server: IPAddress | None,
+        counts: Summary,
+        parts: list[str],
+    ) -> bool:
+        """Write the lines of a record of the usual shape; ``False`` (and nothing
+        written or counted) when a recipient is not a string."""
+        for recipient in recipients:
+            if type(recipient) is not str:
+                return False
+        before, after = self.before, self.after
+        permission: _Permission | None = None
+        if after is None:
+            outcomes = counts.outcomes
+            for recipient in recipients:
+                entry = before.young.get(recipient) or before.entry(recipient)
+                if entry.pending is not None:
+                    if permission is None:
+                        permission = before.permission(ip, authenticated, server)
+                    entry.resolve(permission)
+                key = entry.key
+                outcomes[key] = outcomes.get(key, 0) + 1
+                parts.append(f'{head}"recipient":{entry.text},{entry.fields}}}\n')
+            counts.recipients += len(recipients)
+            return True
+        later: _Permission | None = None
+        changes: list[tuple[Decision, Decision, str]] = []
+        for recipient in recipients:
+            old = before.young.get(recipient) or before.entry(recipient)
+            new = after.young.get(recipient) or after.entry(recipient)
+            if old.pending is not None:
+                if permission is None:
+                    permission = before.permission(ip, authenticated, server)
+                old.resolve(permission)
+            if new.pending is not None:
+                if later is None:
+                    later = after.permission(ip, authenticated, server)
+                new.resolve(later)
+            if old.key != new.key:
+                changes.append((old.decision, new.decision, old.text))
+                parts.append(
+                    f'{head}"recipient":{old.text},'
+                    f'"before":{{{old.fields}}},"after":{{{new.fields}}}}}\n'
+                )
+        counts.recipients += len(recipients)
+        for old_decision, new_decision, _ in changes:
+            _count_change(counts, old_decision, new_decision)
+        return True
+
+    def _slow(
+        self,
+        obj: object,
+        number: int,
+        counts: Summary,
+        segments: _Segments,
+        parts: list[str],
+    ) -> None:
+        """A record of any other shape: checked field by field, reported when bad."""
+        settings, compare = self.settings, self.compare
+        try:
+            sender, recipients, ip, authenticated, server_ip, ident = _fields(
+                obj, number, ips=False
+            )
+            envelope = Envelope(sender, recipients)
+            try:
+                verdict = decide(
+                    envelope, ip, settings, authenticated=authenticated, server_ip=server_ip
+                )
+            except Error:
+                _fields(obj, number)  # a bad IP address: report it by its field
+                raise
+            if compare is not None:
+                other = decide(
+                    envelope, ip, compare, authenticated=authenticated, server_ip=server_ip
+                )
+        except Error as exc:
+            self._bad(exc, counts, segments, parts, number)
+            return
+        counts.records += 1
+        counts.recipients += len(verdict)
+        head = f'{{"id":{_json_id(number if ident is None else ident)},"recipient":'
+        text = _json_text
+        if compare is None:
+            outcomes = counts.outcomes
+            for d in verdict:
+                key = (d.action, d.reason)
+                outcomes[key] = outcomes.get(key, 0) + 1
+                parts.append(f"{head}{text(d.recipient)},{_decision_fields(d)}}}\n")
+            return
+        for old, new in zip(verdict, other, strict=True):
+            if old.action is new.action and old.reason is new.reason:
+                continue
+            _count_change(counts, old, new)
+            parts.append(
+                f"{head}{text(old.recipient)},"
+                f'"before":{{{_decision_fields(old)}}},"after":{{{_decision_fields(new)}}}}}\n'
+            )
+
+    @staticmethod
+    def _bad(
+        exc: Error,
+        counts: Summary,
+        segments: _Segments,
+        parts: list[str],
+        number: int | None = None,
+    ) -> None:
+        """Report a bad line where it stands: after the lines written before it."""
+        counts.bad += 1
+        if parts:
+            segments.append((False, "".join(parts)))
+            parts.clear()
+        where = exc if isinstance(exc, RecordError) else RecordError(str(exc), number)
+        message = " ".join(str(where).split())  # always one line
+        segments.append((True, f"{_PROGRAM}: {message}\n"))
+
+
+def _count_change(counts: Summary, old: Decision, new: Decision) -> None:
+    """Count one changed recipient by its transition (the command's summary)."""
+    counts.changed += 1
+    pair = (f"{old.action} -> {new.action}", f"{old.reason} -> {new.reason}")
+    counts.transitions[pair] = counts.transitions.get(pair, 0) + 1
+
+
+def _is_ip(text: str) -> bool:
+    """Whether *text* is an IP address (in any form :func:`~imcea.networks.parse_ip` takes)."""
+    try:
+        _client_ip(text)
+    except Error:
+        return False
+    return True
+
+
+def _server_ip(text: str) -> IPAddress | None:
+    """*text* as an IP address, or ``None`` when it is not one (the long way reports it)."""
+    try:
+        return parse_ip(text, key="server_ip")
+    except Error:
+        return None
 
 
 #: The engine of a worker process, built once by :func:`_start_worker`.
