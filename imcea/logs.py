@@ -605,9 +605,10 @@ def _json_id(value: str | int) -> str:
 
 def _decision_fields(decision: Decision) -> str:
     """``"action":...,"reason":...,"reply":...,"detail":...`` of one decision."""
-    # action and reason are fixed snake_case words (str enums: formatted as their value)
+    # action and reason are fixed snake_case words; "!s" gives a str enum's value at a
+    # fraction of the cost of formatting the member
     return (
-        f'"action":"{decision.action}","reason":"{decision.reason}",'
+        f'"action":"{decision.action!s}","reason":"{decision.reason!s}",'
         f'"reply":{_json_text(decision.reply)},"detail":{_json_text(decision.detail)}'
     )
 
@@ -891,7 +892,7 @@ class _Engine:
 def _count_change(counts: Summary, old: Decision, new: Decision) -> None:
     """Count one changed recipient by its transition (the command's summary)."""
     counts.changed += 1
-    pair = (f"{old.action} -> {new.action}", f"{old.reason} -> {new.reason}")
+    pair = (f"{old.action!s} -> {new.action!s}", f"{old.reason!s} -> {new.reason!s}")
     counts.transitions[pair] = counts.transitions.get(pair, 0) + 1
 
 

@@ -317,6 +317,10 @@ def _release(value: object) -> Release:
     raise SettingsError(f"release: {value!r} is not 'SP2' or 'SP3'")
 
 
+#: Domains whose routing entry a :class:`Settings` remembers (cleared when full).
+_ROUTES_REMEMBERED = 4096
+
+
 @attrs.frozen
 class Settings:
     """The IMS routing settings one decision is made against (DESIGN §2.1).
@@ -338,6 +342,7 @@ class Settings:
     _suffix: dict[str, Route] = attrs.field(init=False, repr=False, eq=False)
     _servers: frozenset[IPAddress] = attrs.field(init=False, repr=False, eq=False)
     _memo: dict[Hashable, Any] = attrs.field(init=False, repr=False, eq=False)
+    _routes: dict[str, Route | None] = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         exact: dict[str, Route] = {}
@@ -348,6 +353,7 @@ class Settings:
         object.__setattr__(self, "_suffix", suffix)
         object.__setattr__(self, "_servers", frozenset(self.server_addresses))
         object.__setattr__(self, "_memo", {})
+        object.__setattr__(self, "_routes", {})
 
     def route_for(self, domain: str) -> Route | None:
         """The routing-table entry for *domain* (in normal form), or ``None`` (DESIGN §2.2).
@@ -359,7 +365,23 @@ class Settings:
         return None if name is None else self.lookup_route(name)
 
     def lookup_route(self, name: str) -> Route | None:
-        """:meth:`route_for` of a domain already in normal form (as paths give it)."""
+        """:meth:`route_for` of a domain already in normal form (as paths give it).
+
+        Remembered by domain (a few thousand at most): mail names the same domains
+        again and again, and a miss walks the labels one by one.
+        """
+        routes = self._routes
+        try:
+            return routes[name]
+        except KeyError:
+            pass
+        route = self._search_route(name)
+        if len(routes) >= _ROUTES_REMEMBERED:
+            routes.clear()
+        routes[name] = route
+        return route
+
+    def _search_route(self, name: str) -> Route | None:
         route = self._exact.get(name)
         if route is not None:
             return route

@@ -9,8 +9,8 @@
    the CPU time of the main process and of the workers: on a machine whose cores are
    busy with other work the wall-clock speed-up falls, while the CPU times show what
    the parallel run costs.
-3. Where the time of one process goes, per record: ``json.loads``, the record checks,
-   building the envelope, ``decide()``, and writing the output lines.
+3. Where the time of one process goes, per record: reading the log, the JSON reader,
+   the rest of the engine (record checks, decisions, output text), and writing.
 
 The two sides of each ratio are timed in alternating rounds and the best round of each
 is kept.  Run: ``python tests/benchmarks/bench_replay.py [RECORDS]`` (default 200000).
@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import imcea
-from imcea.logs import _decision_fields, _fields, _json_text, _loads, run_replay
+from imcea.logs import _chunks, _Engine, run_replay
 
 ROUNDS = 3
 
@@ -151,7 +151,7 @@ def main() -> None:
                 f"  --jobs {jobs} CPU time: main process {main_cpu:.2f} s,"
                 f" workers {workers_cpu:.2f} s"
             )
-        breakdown(lines, imcea.load_settings(settings))
+        breakdown(log, imcea.load_settings(settings))
 
 
 def cpu_times(run: Callable[[], None]) -> tuple[float, float]:
@@ -167,47 +167,50 @@ def cpu_times(run: Callable[[], None]) -> tuple[float, float]:
     return spent[0], spent[1]
 
 
-def breakdown(lines: list[bytes], settings: imcea.Settings) -> None:
-    """Time per record of each step of one process, over the same lines."""
-    objs = [_loads(line, None) for line in lines]
-    fields = [_fields(obj, None, ips=False) for obj in objs]
-    envelopes = [(imcea.Envelope(f[0], f[1]), f) for f in fields]
-    verdicts = [imcea.decide(e, f[2], settings, authenticated=f[3]) for e, f in envelopes]
+def breakdown(log: Path, settings: imcea.Settings) -> None:
+    """Time per record of each part of one process, over the same log: reading it in
+    chunks, the JSON reader alone, the rest of the engine (record checks, decisions and
+    output text), and writing the output."""
+    with open(log, "rb") as handle:
+        chunks = list(_chunks(handle))
+    results = [_Engine(settings, None).run(first, chunk) for first, chunk in chunks]
+    records = sum(len(chunk) for _, chunk in chunks)
+    decode = json.JSONDecoder().raw_decode
 
-    def parse() -> None:
-        for line in lines:
-            _loads(line, None)
+    def read() -> None:
+        with open(log, "rb") as handle:
+            for _ in _chunks(handle):
+                pass
 
-    def check() -> None:
-        for obj in objs:
-            _fields(obj, None, ips=False)
+    def json_reader() -> None:
+        for _, chunk in chunks:
+            for line in chunk:
+                decode(line.decode("utf-8", "surrogatepass"))
 
-    def envelope() -> None:
-        for f in fields:
-            imcea.Envelope(f[0], f[1])
-
-    def decide() -> None:
-        for e, f in envelopes:
-            imcea.decide(e, f[2], settings, authenticated=f[3], server_ip=f[4])
+    def engine() -> None:
+        replayer = _Engine(settings, None)  # remembers nothing yet, as the command starts
+        for first, chunk in chunks:
+            replayer.run(first, chunk)
 
     def write() -> None:
-        for verdict in verdicts:
-            for d in verdict:
-                f'{{"id":"x","recipient":{_json_text(d.recipient)},{_decision_fields(d)}}}\n'
+        with open(os.devnull, "w") as sink:
+            for segments, _ in results:
+                for _, text in segments:
+                    sink.write(text)
+                sink.flush()
 
-    steps = {
-        "json.loads": parse,
-        "record checks": check,
-        "Envelope()": envelope,
-        "decide()": decide,
-        "output lines": write,
+    t = best_of({"read": read, "json": json_reader, "engine": engine, "write": write})
+    rows = {
+        "reading the log": t["read"],
+        "JSON reader": t["json"],
+        "checks, decisions, output text": t["engine"] - t["json"],
+        "writing": t["write"],
     }
-    t = best_of(steps)
-    total = sum(t.values())
-    print(f"where the time of one process goes ({len(lines)} records, best of {ROUNDS})")
-    for name, seconds in t.items():
+    total = sum(rows.values())
+    print(f"where the time of one process goes ({records} records, best of {ROUNDS})")
+    for name, seconds in rows.items():
         share = seconds / total
-        print(f"  {name:14} {seconds / len(lines) * 1e6:6.2f} us/record  {share:5.1%}")
+        print(f"  {name:31} {seconds / records * 1e6:6.2f} us/record  {share:5.1%}")
 
 
 if __name__ == "__main__":
