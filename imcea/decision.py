@@ -186,15 +186,19 @@ class _Generations:
     when the younger one is full it becomes the older one, and the older is dropped.
 
     Mail logs name a few thousand recipients again and again among many that appear
-    once; clearing a full memo would forget the former along with the latter.
+    once; clearing a full memo would forget the former along with the latter.  And a
+    value is only kept the second time it is offered (the first time, the hash of its
+    key is noted): storing the many that never come back would cost memory, and time
+    in the garbage collector, for nothing.
     """
 
-    __slots__ = ("old", "size", "young")
+    __slots__ = ("old", "seen", "size", "young")
 
     def __init__(self, size: int) -> None:
         self.size = size
         self.young: dict[str, Any] = {}
         self.old: dict[str, Any] = {}
+        self.seen: set[int] = set()
 
     def get(self, key: str) -> Any:
         """The value remembered for *key*, or ``None``."""
@@ -202,10 +206,21 @@ class _Generations:
         if value is None:
             value = self.old.get(key)
             if value is not None:
-                self.put(key, value)
+                self.keep(key, value)
         return value
 
-    def put(self, key: str, value: Any) -> None:
+    def offer(self, key: str, value: Any) -> None:
+        """Remember *value* for *key* if *key* was offered before."""
+        mark = hash(key)
+        seen = self.seen
+        if mark in seen:
+            self.keep(key, value)
+        else:
+            if len(seen) >= 4 * self.size:
+                seen.clear()
+            seen.add(mark)
+
+    def keep(self, key: str, value: Any) -> None:
         """Remember *value* for *key*."""
         young = self.young
         young[key] = value
@@ -246,11 +261,12 @@ class _Memos:
         outcome: _Outcome | None = outcomes.young.get(recipient)
         if outcome is None:
             outcome = outcomes.old.get(recipient)
-            if outcome is None:
+            if outcome is not None:
+                outcomes.keep(recipient, outcome)
+            else:
                 outcome = _decide_afresh(recipient, self.settings)
-                if len(recipient) > _MEMO_RECIPIENT_LENGTH:
-                    return outcome
-            outcomes.put(recipient, outcome)
+                if len(recipient) <= _MEMO_RECIPIENT_LENGTH:
+                    outcomes.offer(recipient, outcome)
         return outcome
 
     def permission(

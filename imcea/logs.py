@@ -34,6 +34,7 @@ from .decision import (
     Verdict,
     _client_ip,
     _decide_afresh,
+    _Generations,
     _memos,
     _Pending,
     _Permission,
@@ -657,32 +658,29 @@ class _Entry:
 class _Decider:
     """:func:`~imcea.decide` for the command, with one settings value.
 
-    It remembers each recipient's :class:`_Entry` (in two generations, like
-    :func:`~imcea.decide` remembers outcomes), so that a recipient seen before costs a
+    It remembers each recipient's :class:`_Entry` (in ``entries``, a memo like the one
+    :func:`~imcea.decide` keeps of outcomes), so that a recipient seen before costs a
     dictionary lookup and the join of an output line.  The decisions are the very ones
     :func:`~imcea.decide` makes: the same steps, the same §2.3 answers.
     """
 
-    __slots__ = ("memos", "old", "settings", "young")
+    __slots__ = ("entries", "memos", "settings")
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.memos = _memos(settings)
-        self.young: dict[str, _Entry] = {}
-        self.old: dict[str, _Entry] = {}
+        self.entries = _Generations(_TEXTS_SIZE)
 
     def entry(self, recipient: str) -> _Entry:
         """The entry of a recipient not in the younger generation."""
-        entry = self.old.get(recipient)
-        if entry is None:
-            entry = _Entry(recipient, _decide_afresh(recipient, self.settings))
-            if len(recipient) > _MEMO_RECIPIENT_LENGTH:
-                return entry
-        young = self.young
-        young[recipient] = entry
-        if len(young) >= _TEXTS_SIZE:
-            self.old = young
-            self.young = {}
+        entries = self.entries
+        entry: _Entry | None = entries.old.get(recipient)
+        if entry is not None:
+            entries.keep(recipient, entry)
+            return entry
+        entry = _Entry(recipient, _decide_afresh(recipient, self.settings))
+        if len(recipient) <= _MEMO_RECIPIENT_LENGTH:
+            entries.offer(recipient, entry)
         return entry
 
     def permission(self, ip: str, authenticated: bool, server: IPAddress | None) -> _Permission:
@@ -788,7 +786,7 @@ class _Engine:
         if after is None:
             outcomes = counts.outcomes
             for recipient in recipients:
-                entry = before.young.get(recipient) or before.entry(recipient)
+                entry = before.entries.young.get(recipient) or before.entry(recipient)
                 if entry.pending is not None:
                     if permission is None:
                         permission = before.permission(ip, authenticated, server)
@@ -801,8 +799,8 @@ class _Engine:
         later: _Permission | None = None
         changes: list[tuple[Decision, Decision, str]] = []
         for recipient in recipients:
-            old = before.young.get(recipient) or before.entry(recipient)
-            new = after.young.get(recipient) or after.entry(recipient)
+            old = before.entries.young.get(recipient) or before.entry(recipient)
+            new = after.entries.young.get(recipient) or after.entry(recipient)
             if old.pending is not None:
                 if permission is None:
                     permission = before.permission(ip, authenticated, server)

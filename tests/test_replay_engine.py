@@ -278,17 +278,23 @@ def test_lines_off_the_short_way(line: bytes, message: str | None) -> None:
 
 def test_generations_keep_what_is_used_and_stay_bounded() -> None:
     memo = _Generations(3)
-    memo.put("a", 1)
-    memo.put("b", 2)
-    memo.put("c", 3)  # full: the first generation becomes the older one
+    memo.offer("once", 0)
+    assert memo.get("once") is None  # offered once: only its hash is noted
+    for key, value in (("a", 1), ("b", 2), ("c", 3)):
+        memo.offer(key, value)
+        memo.offer(key, value)  # the second time, it is kept
+    # three kept: the first generation is full and became the older one
+    assert memo.young == {} and memo.old == {"a": 1, "b": 2, "c": 3}
     assert memo.get("a") == 1  # found in the older generation, moved to the younger
     for n in range(3):
-        memo.put(f"new{n}", n)  # the younger generation fills and rotates
+        memo.keep(f"new{n}", n)  # the younger generation fills and rotates
     assert memo.get("a") == 1  # kept: it was used again
     assert memo.get("b") is None  # dropped: it was not
     for n in range(1000):
-        memo.put(f"k{n}", n)
+        memo.offer(f"k{n}", n)
+        memo.offer(f"k{n}", n)
         assert len(memo.young) + len(memo.old) <= 6
+        assert len(memo.seen) <= 12
 
 
 @given(st.text(alphabet="0123456789.:abcdef %", max_size=20))
