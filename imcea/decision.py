@@ -20,7 +20,7 @@ import attrs
 
 from .codec import decode
 from .errors import DecodeError, Error
-from .networks import CANONICAL_IPV4, IPAddress, parse_ip
+from .networks import IPAddress, parse_ip
 from .paths import Malformed, Path, parse_path
 from .settings import Release, RouteAction, Settings
 
@@ -641,18 +641,22 @@ def decide(
         raise Error(f"settings: expected an imcea.Settings, got {type(settings).__name__}")
     client: str | IPAddress
     if type(sender_ip) is str:
-        # checked now, parsed only if step 3 asks about it (and it is not remembered)
-        if CANONICAL_IPV4.fullmatch(sender_ip) is None:
-            _client_ip(sender_ip)  # raises when it is not an IP address
+        _client_ip(sender_ip)  # raises when it is not an IP address; remembered
         client = sender_ip
     else:
         client = parse_ip(sender_ip, key="sender_ip")
     server = None if server_ip is None else parse_ip(server_ip, key="server_ip")
     memos = _memos(settings)
     outcome = memos.outcome
+    recipients = envelope.recipients
+    if len(recipients) == 1:  # the common case, without a list
+        found = outcome(recipients[0])
+        if isinstance(found, _Pending):
+            found = _resolve(found, memos.permission(client, bool(authenticated), server))
+        return Verdict((found,))
     permission: _Permission | None = None
     decisions: list[Decision] = []
-    for recipient in envelope.recipients:
+    for recipient in recipients:
         found = outcome(recipient)
         if isinstance(found, _Pending):  # step 3 asks about the client, once per call
             if permission is None:
