@@ -5,6 +5,11 @@ it together: parse the path, classify the destination, check relay permission (�
 for a reroute, then handle encapsulated and ordinary inbound recipients.  It is pure:
 the same envelope, client and settings always give the same verdict.
 
+Only step 3 looks at the client.  The other steps therefore make of a recipient either
+its decision or a relay *pending* step 3 (:class:`_Pending`), a function of the
+recipient and the immutable settings alone that is remembered with the settings;
+:func:`_resolve` then applies the client's §2.3 answer, itself remembered by client.
+
 Relay safety: with release SP3 the only ways to a Reroute are a permitted client or an
 "always relay" routing entry, whatever the address looks like (KB Q237927, MS99-027).
 """
@@ -448,8 +453,9 @@ def _decide_path(recipient: str, path: Path, settings: Settings, depth: int) -> 
 def _relay(recipient: str, dest: _Destination, why: str, *, refusal: Reason | None) -> _Outcome:
     """Step 3: a reroute needs permission, unless the destination is always relayed.
 
-    A refusal is ``550 Relaying is prohibited`` with the §2.3 reason, or *refusal*
-    when given (an encapsulated one-off: ``encapsulated_relay_denied``).
+    The answer waits for the client (see :func:`_resolve`): a refusal is ``550 Relaying
+    is prohibited`` with the §2.3 reason, or *refusal* when given (an encapsulated
+    one-off: ``encapsulated_relay_denied``).
     """
     assert dest.hop is not None
     if dest.always:
