@@ -307,3 +307,35 @@ def test_canonical_ipv4_only_matches_what_parse_ip_writes_back(text: str) -> Non
 @given(st.integers(0, 2**32 - 1))
 def test_canonical_ipv4_matches_every_address(value: int) -> None:
     assert CANONICAL_IPV4.fullmatch(str(ipaddress.IPv4Address(value))) is not None
+
+
+def test_what_the_command_remembers_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thousands of distinct recipients, each seen twice (so each is kept), from
+    thousands of clients: the memos of the command and of decide() stay within their
+    sizes, whatever the length of the log."""
+    monkeypatch.setattr(imcea.logs, "_TEXTS_SIZE", 64)
+    monkeypatch.setattr(imcea.decision, "_OUTCOMES_SIZE", 64)
+    monkeypatch.setattr(imcea.decision, "_PERMISSIONS_SIZE", 64)
+    settings_value = load("SP3")
+    engine = _Engine(settings_value, None)
+    for block in range(20):
+        lines = []
+        for n in range(block * 250, block * 250 + 250):
+            recipient = f"someone{n}@partner{n % 13}.example"
+            ip = f"203.0.{n // 250}.{n % 250}"
+            record = {"sender": "", "recipients": [recipient, recipient], "ip": ip}
+            lines.append(json.dumps(record).encode())
+        _, counts = engine.run(block * 250 + 1, lines)
+        assert counts.records == 250 and counts.bad == 0
+        entries = engine.before.entries
+        assert len(entries.young) + len(entries.old) <= 2 * 64
+        assert len(entries.seen) <= 4 * 64
+        memos = imcea.decision._memos(settings_value)
+        assert len(memos.permissions) <= 64
+    assert len(entries.young) + len(entries.old) > 0  # it did remember
+    for recipient in ["a@contoso.com", *(f"x{n}@example.net" for n in range(1000))]:
+        for _ in range(2):
+            imcea.decide(imcea.Envelope("", [recipient]), "10.0.0.5", settings_value)
+        outcomes = imcea.decision._memos(settings_value).outcomes
+        assert len(outcomes.young) + len(outcomes.old) <= 2 * 64
+        assert len(outcomes.seen) <= 4 * 64
