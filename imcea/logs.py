@@ -137,6 +137,8 @@ def _convert_recipients(value: object) -> tuple[str, ...]:
 def _checked_ip(value: object, key: str) -> str | IPAddress:
     """*value* as given (a string stays as written, for the decision's details), once
     :func:`~imcea.networks.parse_ip` has found it to be an IP address."""
+    if type(value) is str and CANONICAL_IPV4.fullmatch(value) is not None:
+        return value  # the usual dotted quad: nothing to parse
     if type(value) is not str and not isinstance(value, str | IPAddress):
         raise RecordError(f"{key}: expected an IP address string, got {_shown(value)}")
     try:
@@ -419,7 +421,7 @@ class Summary:
     def add_decision(self, decision: Decision) -> None:
         """Count one recipient's decision."""
         self.recipients += 1
-        key = (decision.action.value, decision.reason.value)
+        key = (str(decision.action), str(decision.reason))  # str() of a str enum: its value
         self.outcomes[key] = self.outcomes.get(key, 0) + 1
 
     def add_change(self, change: Change) -> None:
