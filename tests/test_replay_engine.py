@@ -339,3 +339,54 @@ def test_what_the_command_remembers_is_bounded(monkeypatch: pytest.MonkeyPatch) 
         outcomes = imcea.decision._memos(settings_value).outcomes
         assert len(outcomes.young) + len(outcomes.old) <= 2 * 64
         assert len(outcomes.seen) <= 4 * 64
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+record_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "sender": json_values | st.just("s@example.org"),
+        "recipients": json_values | st.lists(st.sampled_from(RECIPIENTS), max_size=3),
+        "ip": json_values | st.sampled_from([*CLIENTS, "10.0.0.300", "", "010.0.0.1"]),
+        "authenticated": json_values,
+        "server_ip": json_values | st.sampled_from(["10.0.0.1", "x"]),
+        "id": json_values,
+    },
+)
+lines_strategy = st.lists(
+    st.one_of(
+        st.binary(max_size=40),
+        record_like.map(lambda r: json.dumps(r).encode()),
+        json_values.map(lambda v: json.dumps(v).encode()),
+        st.sampled_from([b"", b"  ", b"\xef\xbb\xbf{}", b"[", b'{"ip": "1.2.3.4"} {}']),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=lines_strategy, compare=st.booleans())
+def test_any_line_is_replayed_or_reported_never_raised(lines: list[bytes], compare: bool) -> None:
+    """Whatever bytes a log holds, each non-blank line is a record or a bad line,
+    reported with its number; output and reports come in line order."""
+    engine = _Engine(load("SP3"), load("FIXED") if compare else None)
+    segments, counts = engine.run(1, lines)
+    blank = sum(1 for line in lines if not line.strip())
+    assert counts.records + counts.bad + blank == len(lines)
+    reports = [text for is_error, text in segments if is_error]
+    assert len(reports) == counts.bad
+    numbers = [int(text.split("line ", 1)[1].split(":", 1)[0]) for text in reports]
+    assert numbers == sorted(numbers) and all(1 <= n <= len(lines) for n in numbers)
+    for text in reports:
+        assert text.startswith("imcea replay: line ") and text.endswith("\n")
+        assert text.count("\n") == 1
+    for is_error, text in segments:
+        if not is_error:
+            for row in text.splitlines():
+                assert json.loads(row)["recipient"] is not None
