@@ -896,3 +896,48 @@ def test_the_seed_example_runs_and_tells_the_story() -> None:
     assert "550 Relaying is prohibited  -> return, encapsulated_relay_denied" in text
     assert "return -> reroute: 15 (encapsulated_relay_denied -> relay_allowed_host 15)" in text
     assert "outsiders whose outcome the fix changes: 0" in text
+
+
+def test_progress_line_on_a_real_terminal(files: dict[str, str], tmp_path: Path) -> None:
+    """The command as a process whose standard error is a pseudo-terminal: the progress
+    line is drawn there, then erased before the summary; the output stays clean."""
+    import pty
+
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(
+        jsonl([{"sender": "", "recipients": ["jdoe@contoso.com"], "ip": SENDER}] * 2500)
+    )
+    controller, terminal = pty.openpty()
+    try:
+        result = subprocess.run(
+            imcea_replay("--settings", files["SP3"], str(log)),
+            cwd=ROOT,
+            env=child_env(),
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            timeout=300,
+        )
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the terminal is closed and drained
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(controller)
+    assert result.returncode == 0
+    assert len(result.stdout.splitlines()) == 2500
+    assert b"\r" not in result.stdout
+    text = shown.decode().replace("\r\n", "\n")  # the terminal's own line ends
+    assert "\rimcea replay: " in text and " records/s, " in text and " s elapsed" in text
+    drawn, erased, summary = text.rsplit("\r", 2)
+    assert drawn.rsplit("\r", 1)[-1].startswith("imcea replay: ")
+    assert erased.strip(" ") == ""
+    assert summary.splitlines() == [
+        "imcea replay: 2500 records, 2500 recipients, 0 bad lines skipped",
+        "  deliver: 2500 (inbound_unverified 2500)",
+    ]
