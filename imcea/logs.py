@@ -197,11 +197,9 @@ _Fields = tuple[
 def _fields(obj: object, line: int | None, *, ips: bool = True) -> _Fields:
     """The checked fields of a JSON object (see :func:`record_from_mapping`).
 
-    The command calls it directly, without building a :class:`Record`, because it runs
-    once per line of the log.  With ``ips=False`` an ``ip`` or ``server_ip`` string is
-    passed on unchecked: :func:`~imcea.decide` parses it anyway and raises
-    :class:`~imcea.Error` when it is not an IP address, and only then does the caller
-    check the fields again, for a report that names the field.
+    The command calls it directly, without building a :class:`Record`.  With
+    ``ips=False`` an ``ip`` or ``server_ip`` string is passed on unchecked: the command
+    checks the other fields first and the addresses last, as they are parsed last.
     """
     if type(obj) is not dict and not isinstance(obj, Mapping):
         raise RecordError(f"expected a JSON object, got {_json_kind(obj)}", line)
@@ -696,9 +694,8 @@ class _Engine:
     The same object does the work in one process (``--jobs 1``) and in each worker
     process (``--jobs N``), so the output is the same bytes either way.  A record of the
     usual shape (a JSON object of strings, a list of strings, booleans) takes the short
-    way through :class:`_Decider`; any other goes the long way through
-    :func:`record_from_mapping`'s checks and :func:`~imcea.decide`, which also names
-    what is wrong with a bad one.  Both ways write the same bytes for the same record.
+    way through :class:`_Decider`; any other is checked field by field first, which
+    names what is wrong with a bad one.
     """
 
     __slots__ = ("after", "before", "compare", "settings")
@@ -754,12 +751,7 @@ class _Engine:
                 ):
                     server = None if server_ip is None else _server_ip(server_ip)
                     if server_ip is None or server is not None:
-                        if ident is None:
-                            head = f'{{"id":{number},'
-                        elif type(ident) is str:
-                            head = f'{{"id":{_json_text(ident)},'
-                        else:
-                            head = f'{{"id":{ident},'
+                        head = f'{{"id":{_json_id(number if ident is None else ident)},'
                         if self._fast(head, recipients, ip, authenticated, server, counts, parts):
                             counts.records += 1
                             continue
@@ -830,46 +822,19 @@ class _Engine:
         segments: _Segments,
         parts: list[str],
     ) -> None:
-        """A record of any other shape: checked field by field, reported when bad."""
-        settings, compare = self.settings, self.compare
+        """A record the short way did not take: checked field by field, so that what is
+        wrong with it is reported by its line (the addresses last, as they are parsed
+        last); a record that passes goes on the short way after all."""
         try:
-            sender, recipients, ip, authenticated, server_ip, ident = _fields(
-                obj, number, ips=False
-            )
-            envelope = Envelope(sender, recipients)
-            try:
-                verdict = decide(
-                    envelope, ip, settings, authenticated=authenticated, server_ip=server_ip
-                )
-            except Error:
-                _fields(obj, number)  # a bad IP address: report it by its field
-                raise
-            if compare is not None:
-                other = decide(
-                    envelope, ip, compare, authenticated=authenticated, server_ip=server_ip
-                )
+            _fields(obj, number, ips=False)
+            _, recipients, ip, authenticated, server_ip, ident = _fields(obj, number)
+            server = None if server_ip is None else parse_ip(server_ip, key="server_ip")
         except Error as exc:
             self._bad(exc, counts, segments, parts, number)
             return
+        head = f'{{"id":{_json_id(number if ident is None else ident)},'
+        self._fast(head, list(recipients), str(ip), authenticated, server, counts, parts)
         counts.records += 1
-        counts.recipients += len(verdict)
-        head = f'{{"id":{_json_id(number if ident is None else ident)},"recipient":'
-        text = _json_text
-        if compare is None:
-            outcomes = counts.outcomes
-            for d in verdict:
-                key = (d.action, d.reason)
-                outcomes[key] = outcomes.get(key, 0) + 1
-                parts.append(f"{head}{text(d.recipient)},{_decision_fields(d)}}}\n")
-            return
-        for old, new in zip(verdict, other, strict=True):
-            if old.action is new.action and old.reason is new.reason:
-                continue
-            _count_change(counts, old, new)
-            parts.append(
-                f"{head}{text(old.recipient)},"
-                f'"before":{{{_decision_fields(old)}}},"after":{{{_decision_fields(new)}}}}}\n'
-            )
 
     @staticmethod
     def _bad(
