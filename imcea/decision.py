@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import attrs
@@ -214,6 +214,16 @@ class _Generations:
                 self.keep(key, value)
         return value
 
+    def find(self, key: str, make: Callable[[str], Any]) -> Any:
+        """The value remembered for *key*, else ``make(key)``, offered to the memo
+        (unless *key* is longer than a path may be: such keys are not remembered)."""
+        value = self.get(key)
+        if value is None:
+            value = make(key)
+            if len(key) <= _MEMO_RECIPIENT_LENGTH:
+                self.offer(key, value)
+        return value
+
     def offer(self, key: str, value: Any) -> None:
         """Remember *value* for *key* if *key* was offered before."""
         mark = hash(key)
@@ -262,17 +272,14 @@ class _Memos:
     def outcome(self, recipient: str) -> _Outcome:
         """Steps 1, 2, 4 and 5 for *recipient*, remembered: they do not depend on the
         client, so mail logs that name the same recipients again reuse them."""
-        outcomes = self.outcomes
-        outcome: _Outcome | None = outcomes.young.get(recipient)
+        outcome: _Outcome | None = self.outcomes.young.get(recipient)
         if outcome is None:
-            outcome = outcomes.old.get(recipient)
-            if outcome is not None:
-                outcomes.keep(recipient, outcome)
-            else:
-                outcome = _decide_afresh(recipient, self.settings)
-                if len(recipient) <= _MEMO_RECIPIENT_LENGTH:
-                    outcomes.offer(recipient, outcome)
+            outcome = self.outcomes.find(recipient, self.afresh)
         return outcome
+
+    def afresh(self, recipient: str) -> _Outcome:
+        """Steps 1, 2, 4 and 5 for *recipient*, not remembered."""
+        return _decide_afresh(recipient, self.settings)
 
     def permission(
         self, client: str | IPAddress, authenticated: bool, server: IPAddress | None

@@ -27,13 +27,11 @@ from typing import IO, TYPE_CHECKING, Final, TextIO, overload
 import attrs
 
 from .decision import (
-    _MEMO_RECIPIENT_LENGTH,
     Action,
     Decision,
     Envelope,
     Verdict,
     _client_ip,
-    _decide_afresh,
     _Generations,
     _memos,
     _Pending,
@@ -673,15 +671,12 @@ class _Decider:
 
     def entry(self, recipient: str) -> _Entry:
         """The entry of a recipient not in the younger generation."""
-        entries = self.entries
-        entry: _Entry | None = entries.old.get(recipient)
-        if entry is not None:
-            entries.keep(recipient, entry)
-            return entry
-        entry = _Entry(recipient, _decide_afresh(recipient, self.settings))
-        if len(recipient) <= _MEMO_RECIPIENT_LENGTH:
-            entries.offer(recipient, entry)
+        entry: _Entry = self.entries.find(recipient, self.afresh)
         return entry
+
+    def afresh(self, recipient: str) -> _Entry:
+        """The entry of *recipient*, decided afresh."""
+        return _Entry(recipient, self.memos.afresh(recipient))
 
     def permission(self, ip: str, authenticated: bool, server: IPAddress | None) -> _Permission:
         """§2.3 for the client at *ip* (already known to be an IP address)."""
