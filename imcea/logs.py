@@ -662,10 +662,9 @@ class _Decider:
     :func:`~imcea.decide` makes: the same steps, the same §2.3 answers.
     """
 
-    __slots__ = ("entries", "memos", "settings")
+    __slots__ = ("entries", "memos")
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
         self.memos = _memos(settings)
         self.entries = _Generations(_TEXTS_SIZE)
 
@@ -693,10 +692,9 @@ class _Engine:
     names what is wrong with a bad one.
     """
 
-    __slots__ = ("after", "before", "compare", "settings")
+    __slots__ = ("after", "before", "compare")
 
     def __init__(self, settings: Settings, compare: Settings | None) -> None:
-        self.settings = settings
         self.compare = compare
         self.before = _Decider(settings)
         self.after = None if compare is None else _Decider(compare)
