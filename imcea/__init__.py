@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .codec import Encapsulated, Found, decode, encode, find_all, is_encapsulated, x500
-    from .decision import Action, Decision, Envelope, Reason, Verdict, decide
+    from .decision import Action, Decider, Decision, Envelope, Reason, Verdict, decide
     from .errors import DecodeError, EncodeError, Error, SettingsError
     from .logs import Change, Record, RecordError, Replayed, Summary, replay
     from .settings import Release, Restrictions, Route, RouteAction, Settings, load_settings
@@ -26,7 +26,9 @@ _LOCATIONS = {
         ("Encapsulated", "Found", "decode", "encode", "find_all", "is_encapsulated", "x500"),
         "codec",
     ),
-    **dict.fromkeys(("Action", "Decision", "Envelope", "Reason", "Verdict", "decide"), "decision"),
+    **dict.fromkeys(
+        ("Action", "Decider", "Decision", "Envelope", "Reason", "Verdict", "decide"), "decision"
+    ),
     **dict.fromkeys(("DecodeError", "EncodeError", "Error", "SettingsError"), "errors"),
     **dict.fromkeys(("Change", "Record", "RecordError", "Replayed", "Summary", "replay"), "logs"),
     **dict.fromkeys(
@@ -40,6 +42,7 @@ _LOCATIONS = {
 __all__ = [
     "Action",
     "Change",
+    "Decider",
     "Decision",
     "DecodeError",
     "Encapsulated",
