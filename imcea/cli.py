@@ -325,6 +325,12 @@ def _parser() -> argparse.ArgumentParser:
         help="answer DUNNO for recipients the IMS accepts and returns later, "
         "instead of rejecting them at RCPT",
     )
+    p.add_argument(
+        "--ims-local-parts",
+        action="store_true",
+        help="read %%, ! and @ in local parts as the IMS does: only for a Postfix with "
+        "allow_percent_hack, swap_bangpath and resolve_dequoted_address set to no",
+    )
     p.add_argument("--verbose", action="store_true", help="log one line per request on stderr")
     return parser
 

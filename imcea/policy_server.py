@@ -73,6 +73,7 @@ class PolicyService:
         settings: Settings,
         *,
         bounce_like_ims: bool = False,
+        ims_local_parts: bool = False,
         log: TextIO | None = None,
         verbose: bool = False,
         max_line: int = MAX_LINE,
@@ -81,6 +82,7 @@ class PolicyService:
     ) -> None:
         self.settings = settings
         self.bounce_like_ims = bounce_like_ims
+        self.ims_local_parts = ims_local_parts
         self.log_stream = log if log is not None else sys.stderr
         self.verbose = verbose
         self.max_line = max_line
@@ -102,13 +104,20 @@ class PolicyService:
     def reply(self, request: PolicyRequest, peer: str = "") -> bytes:
         """The reply to one request; an unexpected failure is a ``451 4.3.0``."""
         try:
-            result = answer(request, self.settings, bounce_like_ims=self.bounce_like_ims)
+            result = answer(
+                request,
+                self.settings,
+                bounce_like_ims=self.bounce_like_ims,
+                ims_local_parts=self.ims_local_parts,
+            )
         except Exception as exc:  # a policy server must keep answering Postfix
             self.log(f"{peer}: internal error, answered {TEMPFAIL}: {type(exc).__name__}: {exc}")
             return _INTERNAL_ERROR_REPLY
         if self.verbose:
             d = result.decision
             what = result.note if d is None else f"{d.action.value} {d.reason.value}"
+            if d is not None and result.reason != d.reason.value:
+                what = f"{what}, {result.reason}: {result.detail}"
             self.log(
                 f"{peer}: client={request.client_address} recipient={request.recipient!r} "
                 f"-> {result.action} ({what})"
@@ -396,6 +405,7 @@ def run_policy(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
     service = PolicyService(
         settings,
         bounce_like_ims=bool(args.bounce_like_ims),
+        ims_local_parts=bool(getattr(args, "ims_local_parts", False)),
         log=err,
         verbose=bool(getattr(args, "verbose", False)),
     )

@@ -26,31 +26,48 @@ What each decision becomes (the access(5) actions Postfix accepts):
 - A server address that is unavailable or not an IP address: the decision is made
   without it (``restrictions.internal`` then permits nobody, the safe direction).
 - ``sasl_username`` not empty: the client authenticated.
+- A sender-routed recipient (``sender_routed_refused``): the IMS reads
+  ``user%remote@local``, ``remote!user@local``, ``"user@remote"@local`` and
+  ``user@remote@local`` as local parts (KB Q244346), but Postfix, with its default
+  ``allow_percent_hack``, ``swap_bangpath`` and ``resolve_dequoted_address``, unwraps
+  them to ``user@remote`` and relays that for the clients it trusts (``mynetworks``).
+  When Postfix's reading (:func:`postfix_reading`) leaves the local domains and the
+  client may not relay there (rerouting off, or §2.3 refuses it), the answer is
+  ``550 5.7.1 Relaying is prohibited`` instead of ``DUNNO``.  ``ims_local_parts=True``
+  (``imcea policy --ims-local-parts``) keeps the IMS's reading, for a Postfix set up
+  with all three parameters ``= no``; a source route exposed by unwrapping is stripped
+  by Postfix whatever its settings, and is always read its way.
 """
 
 from __future__ import annotations
 
+import enum
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import attrs
 
 from .decision import Action, Decision, Envelope, Reason, decide
 from .errors import Error
 from .networks import IPAddress, parse_ip
-from .settings import Settings
+from .paths import Malformed, Path, parse_path
+from .settings import RouteAction, Settings
 
 __all__ = [
     "DUNNO",
     "MAX_LINE",
     "MAX_REQUEST",
+    "SENDER_ROUTED_REFUSED",
     "PolicyAnswer",
     "PolicyError",
     "PolicyParser",
     "PolicyRequest",
+    "Reading",
+    "Unwrap",
     "answer",
     "format_reply",
     "parse_request",
+    "postfix_reading",
     "respond",
 ]
 
@@ -275,16 +292,170 @@ class PolicyParser:
 
 
 # ---------------------------------------------------------------------------
+# Postfix's reading of a recipient
+
+#: The policy's own reason for refusing a recipient that Postfix would unwrap and relay.
+SENDER_ROUTED_REFUSED = "sender_routed_refused"
+
+#: The reply that refuses it: the IMS's words, with the enhanced status code of a relay.
+SENDER_ROUTED_REPLY = "550 5.7.1 Relaying is prohibited"
+
+
+class Unwrap(enum.StrEnum):
+    """One way Postfix's resolver (trivial-rewrite) routes on a local part."""
+
+    PERCENT = "percent"
+    BANG = "bang"
+    AT = "at"
+    ROUTE = "route"
+
+
+#: What each unwrapping is, and the ``main.cf`` parameter that enables it (``None``:
+#: Postfix does it whatever its settings).
+UNWRAPS: dict[Unwrap, tuple[str, str | None]] = {
+    Unwrap.PERCENT: ("the percent hack user%domain", "allow_percent_hack"),
+    Unwrap.BANG: ("the bang path domain!user", "swap_bangpath"),
+    Unwrap.AT: (
+        'an @ inside the local part ("user@domain"@local, user@domain@local)',
+        "resolve_dequoted_address",
+    ),
+    Unwrap.ROUTE: ("a source route @host:user@domain", None),
+}
+
+#: Characters that make Postfix quote a local part (quote_822_local: not a dot-string).
+_SPECIALS = frozenset('()<>@,;:\\"[] ')
+
+
+@attrs.frozen
+class Reading:
+    """Where Postfix's resolver sends a recipient: ``address``, whether that is in a
+    local domain (``local``), and the unwrappings on the way (``steps``, in order)."""
+
+    address: str
+    local: bool
+    steps: tuple[Unwrap, ...] = ()
+
+    @property
+    def unwrapped(self) -> bool:
+        """Whether Postfix routed on the local part (it reads the address otherwise)."""
+        return bool(self.steps)
+
+    def describe(self) -> str:
+        """The unwrappings in words, each with the parameter behind it."""
+        parts = []
+        for step in dict.fromkeys(self.steps):
+            what, parameter = UNWRAPS[step]
+            how = f"{parameter} = yes" if parameter else "always"
+            parts.append(f"{what} ({how})")
+        return ", then ".join(parts)
+
+
+def _quoted(local: str) -> bool:
+    """Whether Postfix holds *local* as a quoted string (it is not a plain dot-string)."""
+    return (
+        not local
+        or local[0] == "."
+        or local[-1] == "."
+        or ".." in local
+        or not local.isascii()
+        or not local.isprintable()
+        or not _SPECIALS.isdisjoint(local)
+    )
+
+
+def postfix_reading(
+    path: Path,
+    is_local: Callable[[str], bool],
+    *,
+    percent_hack: bool = True,
+    swap_bangpath: bool = True,
+    resolve_dequoted: bool = True,
+) -> Reading:
+    """Where Postfix's address resolver sends the recipient *path*.
+
+    A model of trivial-rewrite's resolver loop (Postfix ``resolve.c``): while the
+    domain is local (*is_local*), strip it and look at the local part: ``a!b`` becomes
+    ``b@a`` (``swap_bangpath``), ``a%b`` becomes ``a@b`` (``allow_percent_hack``), a
+    local part that holds an ``@`` (quoted, or a second ``@``) is split at its last
+    ``@`` (``resolve_dequoted_address``), and a source route exposed that way is
+    dropped.  The keywords are those ``main.cf`` parameters; Postfix's defaults are
+    ``yes``.  *is_local* gets each domain as written, ``""`` for none.
+    """
+    local, domain = path.local, path.domain or ""
+    steps: list[Unwrap] = []
+    for _ in range(len(path.raw) + 8):  # every step shortens the local part
+        if domain and not is_local(domain):
+            return Reading(_address(local, domain), False, tuple(steps))
+        cut = -1
+        step: Unwrap | None = None
+        if _quoted(local):
+            if resolve_dequoted:
+                for mark, kind, enabled in (
+                    ("@", Unwrap.AT, True),
+                    ("%", Unwrap.PERCENT, percent_hack),
+                    ("!", Unwrap.BANG, swap_bangpath),
+                ):
+                    if enabled and mark in local:
+                        cut, step = local.rindex(mark), kind
+                        break
+        elif swap_bangpath and "!" in local:
+            cut, step = local.index("!"), Unwrap.BANG
+        elif percent_hack and "%" in local:
+            cut, step = local.rindex("%"), Unwrap.PERCENT
+        if step is None:
+            break
+        steps.append(step)
+        if step is Unwrap.BANG:
+            domain, local = local[:cut], local[cut + 1 :]
+        else:
+            local, domain = local[:cut], local[cut + 1 :]
+        if local.startswith("@") and ":" in local:  # rewrite_tree strips a source route
+            local = local.partition(":")[2]
+            steps.append(Unwrap.ROUTE)
+    return Reading(_address(local, domain), True, tuple(steps))
+
+
+def _address(local: str, domain: str) -> str:
+    """``local@domain`` as an RFC 5321 path would write it (the local part quoted when
+    Postfix holds it quoted), or the bare local part without a domain."""
+    if _quoted(local):
+        local = '"' + local.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{local}@{domain}" if domain else local
+
+
+def _local_domains(settings: Settings) -> Callable[[str], bool]:
+    """Postfix's local domains as the IMS knows them: the ``inbound`` routing entries and
+    the server's address literals (the domains a deployment gives Postfix to deliver)."""
+
+    def is_local(domain: str) -> bool:
+        path = parse_path(f"postmaster@{domain}")
+        if isinstance(path, Malformed) or path.domain is None:
+            return False
+        if path.literal is not None:
+            return settings.is_server_address(path.literal)
+        route = settings.route_for(path.domain)
+        return route is not None and route.action is RouteAction.INBOUND
+
+    return is_local
+
+
+# ---------------------------------------------------------------------------
 # answers
 
 
 @attrs.frozen
 class PolicyAnswer:
-    """The action for one request, and why: the IMS decision, or a note when none was made."""
+    """The action for one request, and why: the IMS decision, or a note when none was made.
+
+    ``reason`` is the decision's reason, or :data:`SENDER_ROUTED_REFUSED` when the policy
+    refused what Postfix would relay although the IMS would not (``detail`` says why).
+    """
 
     action: str
     decision: Decision | None = None
     note: str = ""
+    reason: str = ""
+    detail: str = ""
 
 
 def _printable(text: str) -> str:
@@ -295,12 +466,18 @@ def _printable(text: str) -> str:
 
 
 def answer(
-    request: PolicyRequest, settings: Settings, *, bounce_like_ims: bool = False
+    request: PolicyRequest,
+    settings: Settings,
+    *,
+    bounce_like_ims: bool = False,
+    ims_local_parts: bool = False,
 ) -> PolicyAnswer:
     """The access(5) action for *request* under *settings*, with the decision behind it.
 
-    The mapping is the module's (see its docstring).  Never raises for anything a
-    request can contain: what cannot be decided is a ``451 4.3.0`` temporary failure.
+    The mapping is the module's (see its docstring).  *ims_local_parts* trusts Postfix
+    to read local parts as the IMS does (``allow_percent_hack``, ``swap_bangpath`` and
+    ``resolve_dequoted_address`` all ``no``).  Never raises for anything a request can
+    contain: what cannot be decided is a ``451 4.3.0`` temporary failure.
     """
     if request.request != "smtpd_access_policy":
         return PolicyAnswer(DUNNO, note=f"not an smtpd_access_policy request: {request.request!r}")
@@ -331,7 +508,56 @@ def answer(
             note=str(exc),
         )
     decision = verdict[0]
-    return PolicyAnswer(_action(decision, bounce_like_ims), decision, note)
+    action = _action(decision, bounce_like_ims)
+    if action == DUNNO:
+        refusal = _sender_routed(request, client, server, settings, ims_local_parts)
+        if refusal:
+            return PolicyAnswer(SENDER_ROUTED_REPLY, decision, note, SENDER_ROUTED_REFUSED, refusal)
+    return PolicyAnswer(action, decision, note, decision.reason.value, decision.detail)
+
+
+def _sender_routed(
+    request: PolicyRequest,
+    client: str,
+    server: IPAddress | None,
+    settings: Settings,
+    ims_local_parts: bool,
+) -> str:
+    """Why Postfix must not take this recipient although the IMS would keep it, or "".
+
+    Postfix relays what its resolver makes of the address (:func:`postfix_reading`);
+    the IMS would relay that address only for a client it permits, and only with
+    rerouting on.
+    """
+    path = parse_path(request.recipient)
+    if isinstance(path, Malformed) or path.domain is None:
+        return ""
+    enabled = not ims_local_parts
+    reading = postfix_reading(
+        path,
+        _local_domains(settings),
+        percent_hack=enabled,
+        swap_bangpath=enabled,
+        resolve_dequoted=enabled,
+    )
+    if reading.local or not reading.unwrapped:
+        return ""
+    because = (
+        f"Postfix reads {request.recipient} as {reading.address} by {reading.describe()}"
+        " and would relay it"
+    )
+    if not settings.reroute:
+        return f"{because}; rerouting is off, so the IMS relays for nobody (KB Q237927)"
+    relayed = decide(
+        Envelope(request.sender, (reading.address,)),
+        client,
+        settings,
+        authenticated=request.authenticated,
+        server_ip=server,
+    )[0]
+    if relayed.action is Action.REROUTE:
+        return ""
+    return f"{because}; the IMS would refuse that relay: {relayed.detail}"
 
 
 @functools.lru_cache(maxsize=256)
@@ -363,9 +589,17 @@ def _action(decision: Decision, bounce_like_ims: bool) -> str:
     return f"550 {status} {decision.ndr} ({decision.reason.value})"
 
 
-def respond(request: PolicyRequest, settings: Settings, *, bounce_like_ims: bool = False) -> str:
+def respond(
+    request: PolicyRequest,
+    settings: Settings,
+    *,
+    bounce_like_ims: bool = False,
+    ims_local_parts: bool = False,
+) -> str:
     """The action that answers *request*: what follows ``action=`` in the reply."""
-    return answer(request, settings, bounce_like_ims=bounce_like_ims).action
+    return answer(
+        request, settings, bounce_like_ims=bounce_like_ims, ims_local_parts=ims_local_parts
+    ).action
 
 
 def format_reply(action: str) -> bytes:

@@ -39,20 +39,20 @@ class Finding:
         return f"{self.severity.value}: {self.code}: {self.message}"
 
 
-def _covered_allow_entries(allow: NetworkSet, deny: NetworkSet) -> Iterator[tuple[int, Network]]:
-    """Allow entries that a single deny entry covers, with the covering entry.
+def _covered_entries(inner: NetworkSet, outer: NetworkSet) -> Iterator[tuple[int, Network]]:
+    """Entries of *inner* that a single entry of *outer* covers, with the covering entry.
 
-    A deny entry ``D`` covers an allow entry ``A`` when every bit of ``D``'s mask is set
-    in ``A``'s mask and ``A`` agrees with ``D`` on those bits (masks of any shape).  The
-    deny entries are grouped by mask, so each allow entry costs one set lookup per
-    distinct deny mask, not one comparison per deny entry.
+    An entry ``O`` covers an entry ``I`` when every bit of ``O``'s mask is set in ``I``'s
+    mask and ``I`` agrees with ``O`` on those bits (masks of any shape).  The entries of
+    *outer* are grouped by mask, so each entry of *inner* costs one set lookup per
+    distinct mask, not one comparison per entry.
     """
     by_mask: dict[tuple[int, int], dict[int, Network]] = {}
-    for net in deny:
+    for net in outer:
         if net.matchable:
             by_mask.setdefault((net.version, net.mask), {}).setdefault(net.address, net)
     masks = sorted(by_mask.items(), key=lambda item: (item[0][0], item[0][1].bit_count()))
-    for index, net in enumerate(allow):
+    for index, net in enumerate(inner):
         if not net.matchable:
             continue  # reported as unmatchable_network already
         for (version, mask), entries in masks:
@@ -129,7 +129,7 @@ def check(settings: Settings) -> list[Finding]:
                         f"restrictions.{name}[{index}]",
                     )
                 )
-    for index, cover in _covered_allow_entries(r.allow, r.deny):
+    for index, cover in _covered_entries(r.allow, r.deny):
         add(
             Finding(
                 "deny_covers_allow",
@@ -137,6 +137,19 @@ def check(settings: Settings) -> list[Finding]:
                 f"restrictions.allow[{index}] {r.allow.entries[index].text!r} lies wholly inside "
                 f"the never-route entry {cover.text!r}: it can never permit a client (KB Q196626)",
                 f"restrictions.allow[{index}]",
+            )
+        )
+    for index, inside in _covered_entries(r.deny, r.allow):
+        net = r.deny.entries[index]
+        add(
+            Finding(
+                "deny_inside_allow",
+                Severity.WARNING,
+                f"restrictions.deny[{index}] {net.text!r} lies inside the allow entry "
+                f"{inside.text!r}: the IMS refuses it, but a Postfix whose mynetworks copies "
+                "the allow list trusts it and relays for it (KB Q196626); generate mynetworks with "
+                "'imcea postfix-config', which excludes it",
+                f"restrictions.deny[{index}]",
             )
         )
 

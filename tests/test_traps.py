@@ -25,6 +25,7 @@ SEVERITY = {
     "site_connector_needs_reroute": "error",
     "unmatchable_network": "warning",
     "deny_covers_allow": "warning",
+    "deny_inside_allow": "warning",
     "duplicate_route": "warning",
     "internal_without_server_addresses": "warning",
     "routes_ignored": "warning",
@@ -99,8 +100,18 @@ CLEAN = {
 }
 
 
-def test_clean_closed_configuration_has_no_findings() -> None:
-    assert imcea.check(settings(**CLEAN)) == []
+def test_clean_closed_configuration_has_no_findings_but_the_postfix_note() -> None:
+    # the carve-outs are right for the IMS; only a Postfix that copies the allow list
+    # into mynetworks would trust them
+    found = imcea.check(settings(**CLEAN))
+    for finding in found:
+        assert_well_formed(finding)
+    assert [f.key for f in found] == [f"restrictions.deny[{i}]" for i in range(3)]
+    assert codes(found) == ["deny_inside_allow"] * 3
+    assert "'10.0.0.0/255.255.255.0'" in found[1].message
+    assert "postfix-config" in found[1].message
+    clean = {**CLEAN, "restrictions": {**CLEAN["restrictions"], "deny": ["198.51.100.7"]}}
+    assert imcea.check(settings(**clean)) == []
 
 
 # DESIGN §3's settings file, with its directory inline
@@ -110,10 +121,12 @@ DESIGN_EXAMPLE = SETTINGS_FILE_EXAMPLE.replace(
 )
 
 
-def test_design_example_has_no_findings(tmp_path: Path) -> None:
+def test_design_example_has_only_the_postfix_note(tmp_path: Path) -> None:
     path = tmp_path / "imcea.toml"
     path.write_text(DESIGN_EXAMPLE, encoding="utf-8")
-    assert imcea.check(imcea.load_settings(path)) == []
+    finding = assert_single(imcea.check(imcea.load_settings(path)), "deny_inside_allow")
+    assert finding.key == "restrictions.deny[0]"
+    assert "'10.0.0.66'" in finding.message
 
 
 def test_check_is_repeatable_and_leaves_settings_alone() -> None:
@@ -325,6 +338,8 @@ def test_deny_covers_allow(allow: str, deny: str) -> None:
     other = "fd00::/8" if "." in deny else "172.16.0.0/12"
     restrictions = {"allow": [other, allow], "deny": ["198.51.100.0/24", deny]}
     found = imcea.check(settings(reroute=True, restrictions=restrictions))
+    if allow == deny:  # equal entries lie inside each other
+        found = only(found, "deny_covers_allow")
     finding = assert_single(found, "deny_covers_allow")
     assert finding.severity == "warning"
     assert "restrictions.allow[1]" in finding.message
@@ -640,10 +655,20 @@ def test_cli_json(tmp_path: Path) -> None:
 
 
 def test_cli_json_without_findings(tmp_path: Path) -> None:
-    result = run("--json", "--settings", write(tmp_path, DESIGN_EXAMPLE))
+    text = DESIGN_EXAMPLE.replace('deny = ["10.0.0.66"]', 'deny = ["198.51.100.66"]')
+    result = run("--json", "--settings", write(tmp_path, text))
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     assert records == []
+
+
+def test_cli_warns_of_a_never_route_host_inside_an_allow_network(tmp_path: Path) -> None:
+    result = run("--json", "--settings", write(tmp_path, DESIGN_EXAMPLE))
+    assert result.returncode == 0, result.stderr  # a warning is not an error
+    records = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert [(r["code"], r["severity"], r["key"]) for r in records] == [
+        ("deny_inside_allow", "warning", "restrictions.deny[0]")
+    ]
 
 
 @pytest.mark.parametrize(
