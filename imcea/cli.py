@@ -211,6 +211,13 @@ def _cmd_audit(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
     return EXIT_RETURNED if report.relayed else EXIT_OK
 
 
+def _cmd_postfix_config(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    from .postfix import main_cf
+
+    out.write(main_cf(_load(args.settings), policy_service=args.policy_service))
+    return EXIT_OK
+
+
 def _processes(text: str) -> int:
     """``--jobs``: a positive number of processes."""
     try:
@@ -332,6 +339,20 @@ def _parser() -> argparse.ArgumentParser:
         "allow_percent_hack, swap_bangpath and resolve_dequoted_address set to no",
     )
     p.add_argument("--verbose", action="store_true", help="log one line per request on stderr")
+
+    p = command(
+        "postfix-config",
+        _cmd_postfix_config,
+        "print the main.cf lines that put Postfix in front of imcea policy",
+    )
+    p.add_argument("--settings", metavar="FILE", help="settings file (default: built-in)")
+    p.add_argument(
+        "--policy-service",
+        default="inet:127.0.0.1:10040",
+        metavar="SERVICE",
+        help="where imcea policy listens, as check_policy_service takes it "
+        "(default: inet:127.0.0.1:10040)",
+    )
     return parser
 
 

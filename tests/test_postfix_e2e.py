@@ -8,8 +8,15 @@ stays on the machine: every transport is ``discard:``.
 
 All traffic is on 127.0.0.1.  The test plays other clients with Postfix's XCLIENT
 command (``smtpd_authorized_xclient_hosts = 127.0.0.1``): the addresses 203.0.113.7
-(an outsider) and 192.168.0.1 (the seed's site connector, on the allow list and in
-``mynetworks``) are only claimed, never contacted.
+(an outsider), 192.168.0.1 (the seed's site connector, on the allow list and in
+``mynetworks``), 10.0.0.5 (inside an allowed network) and 10.0.0.66 (on the never-route
+list, inside that network) are only claimed, never contacted.
+
+The relay battery runs against two instances: the first with Postfix's default address
+rewriting and ``mynetworks`` copied from the allow list by hand (the policy alone must
+stop what Postfix would unwrap and relay), the second with the lines ``imcea
+postfix-config`` generates.  A recipient counts as relayed when Postfix accepted it and
+its delivery went to the ``discard:relayed`` transport (every non-local destination).
 
 Skipped when the Postfix binaries are missing or the test does not run as root;
 ``.ci/run`` installs Postfix, so it runs there.
@@ -26,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -68,12 +75,36 @@ domain = "contoso.com"
 action = "inbound"
 """
 
+ALLOWED = "10.0.0.5"
+DENIED = "10.0.0.66"
+# the never-route host inside an allowed network (the settings of the relay-hole report)
+NEVER_ROUTE = """
+reroute = true
+server_addresses = ["127.0.0.1"]
+{directory}
+[[routing]]
+domain = "contoso.com"
+action = "inbound"
+[restrictions]
+allow = ["192.168.0.1", "10.0.0.0/255.255.255.0"]
+deny = ["10.0.0.66"]
+"""
+NO_DIRECTORY = NEVER_ROUTE.format(directory="")
+WITH_DIRECTORY = NEVER_ROUTE.format(directory='directory = ["jdoe@contoso.com"]')
+
 #: the policy servers: name -> (settings, extra options)
 POLICIES = {
     "restricted": (RESTRICTED, ()),
     "closed": (CLOSED, ()),
     "closed_bounce": (CLOSED, ("--bounce-like-ims",)),
+    "never": (NO_DIRECTORY, ()),
+    "never_dir": (WITH_DIRECTORY, ()),
+    "never_bounce": (NO_DIRECTORY, ("--bounce-like-ims",)),
+    "never_dir_bounce": (WITH_DIRECTORY, ("--bounce-like-ims",)),
+    "never_ims_parts": (NO_DIRECTORY, ("--ims-local-parts",)),
 }
+#: the never-route policies, each with the relay battery
+NEVER = ("never", "never_dir", "never_bounce", "never_dir_bounce")
 
 MASTER_CF = """\
 {smtpd}
@@ -108,19 +139,23 @@ myorigin = contoso.com
 mydestination = contoso.com
 inet_interfaces = loopback-only
 inet_protocols = ipv4
-# the IMS allow list, mirrored: Postfix itself must let the listed host relay
-mynetworks = {listed}/32
+{mynetworks}
 smtpd_authorized_xclient_hosts = 127.0.0.1
 local_recipient_maps =
 alias_maps =
 alias_database =
-local_transport = discard:
 # relayed mail is discarded too: nothing leaves the machine (an error: transport
-# would make Postfix itself refuse the listed client's relay at RCPT)
-default_transport = discard:
-relay_transport = discard:
+# would make Postfix itself refuse the listed client's relay at RCPT); the text after
+# "discard:" is logged as the delivery status, which tells local from relayed
+local_transport = discard:local
+default_transport = discard:relayed
+relay_transport = discard:relayed
 smtpd_recipient_restrictions =
 smtpd_policy_service_try_limit = 1
+# the relay battery sends many refused RCPTs per session: no tarpit, no disconnect
+smtpd_error_sleep_time = 0
+smtpd_soft_error_limit = 1000
+smtpd_hard_error_limit = 1000
 biff = no
 append_dot_mydomain = no
 readme_directory = no
@@ -209,36 +244,52 @@ class Instance:
                 process.wait()
 
 
-@pytest.fixture(scope="module")
-def postfix() -> Iterator[Instance]:
+# the IMS allow list, copied into mynetworks by hand, never-route host and all
+HAND_MADE = "# the IMS allow list, copied by hand\nmynetworks = 192.168.0.1/32, 10.0.0.0/24"
+
+
+def _policy_rules(port: int) -> str:
+    return (
+        f"check_policy_service inet:127.0.0.1:{port}, permit_mynetworks, reject_unauth_destination"
+    )
+
+
+@contextmanager
+def running(
+    policies: dict[str, tuple[str, tuple[str, ...]]],
+    main_cf: Callable[[dict[str, int]], tuple[str, dict[str, str | None]]],
+) -> Iterator[Instance]:
+    """A private Postfix with a policy server per entry of *policies*.
+
+    *main_cf* gets the policy ports by name and gives the main.cf lines of the instance
+    and, per SMTP listener, its ``smtpd_relay_restrictions`` (``None``: main.cf's).
+    """
     # the postfix user must reach the queue: not under a private (0700) TMPDIR
     root = Path(tempfile.mkdtemp(prefix="imcea-postfix-", dir="/tmp"))
     root.chmod(0o755)
     instance = Instance(root)
     try:
-        restrictions: list[str] = []
-        listeners: list[str] = []
-        for name, spec in POLICIES.items():
+        for name, spec in policies.items():
             instance.spawn_policy(name, *spec)
-        targets = {name: instance.policy_port(name) for name in POLICIES}
-        targets["down"] = _free_port()  # nothing listens there
-        for name, policy_port in targets.items():
+        ports = {name: instance.policy_port(name) for name in policies}
+        lines, listeners = main_cf(ports)
+        restrictions: list[str] = []
+        smtpd: list[str] = []
+        for name, rules in listeners.items():
             port = instance.smtp_ports[name] = _free_port()
-            restrictions.append(
-                f"imcea_{name} = check_policy_service inet:127.0.0.1:{policy_port},"
-                " permit_mynetworks, reject_unauth_destination"
-            )
-            listeners.append(
-                f"127.0.0.1:{port} inet n - n - - smtpd -o smtpd_relay_restrictions=$imcea_{name}"
-            )
+            option = ""
+            if rules is not None:
+                restrictions.append(f"imcea_{name} = {rules}")
+                option = f" -o smtpd_relay_restrictions=$imcea_{name}"
+            smtpd.append(f"127.0.0.1:{port} inet n - n - - smtpd{option}")
         (root / "etc").mkdir()
         (root / "queue").mkdir()
         (root / "data").mkdir()
         shutil.chown(root / "data", "postfix")
         (root / "etc" / "main.cf").write_text(
-            MAIN_CF.format(root=root, listed=LISTED, restrictions="\n".join(restrictions))
+            MAIN_CF.format(root=root, mynetworks=lines, restrictions="\n".join(restrictions))
         )
-        (root / "etc" / "master.cf").write_text(MASTER_CF.format(smtpd="\n".join(listeners)))
+        (root / "etc" / "master.cf").write_text(MASTER_CF.format(smtpd="\n".join(smtpd)))
         started = time.monotonic()
         result = instance.postfix("start")
         if result.returncode != 0:
@@ -248,6 +299,66 @@ def postfix() -> Iterator[Instance]:
     finally:
         instance.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def postfix() -> Iterator[Instance]:
+    """Postfix's default address rewriting, mynetworks copied from the allow list."""
+
+    def main_cf(ports: dict[str, int]) -> tuple[str, dict[str, str | None]]:
+        listeners: dict[str, str | None] = {
+            name: _policy_rules(port) for name, port in ports.items()
+        }
+        listeners["down"] = _policy_rules(_free_port())  # nothing listens there
+        return HAND_MADE, listeners
+
+    with running(POLICIES, main_cf) as instance:
+        yield instance
+
+
+def generated_lines(settings: str, service: str) -> str:
+    """What ``imcea postfix-config`` prints for *settings*, run as a user would."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "ims.toml"
+        path.write_text(settings, encoding="utf-8")
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "imcea",
+                "postfix-config",
+                "--settings",
+                str(path),
+                "--policy-service",
+                service,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def generated() -> Iterator[Instance]:
+    """The main.cf lines of ``imcea postfix-config``, verbatim; every listener but the
+    first differs from them only in the policy server it asks."""
+    names = (*NEVER, "never_ims_parts")
+
+    def main_cf(ports: dict[str, int]) -> tuple[str, dict[str, str | None]]:
+        service = f"inet:127.0.0.1:{ports['never']}"
+        lines = generated_lines(NO_DIRECTORY, service)
+        rules = lines.partition("smtpd_relay_restrictions =")[2].partition("\n#")[0]
+        listeners: dict[str, str | None] = {"never": None}
+        for name in names[1:]:
+            other = f"inet:127.0.0.1:{ports[name]}"
+            listeners[name] = " ".join(rules.replace(service, other).split())
+        return lines, listeners
+
+    with running({name: POLICIES[name] for name in names}, main_cf) as instance:
+        yield instance
 
 
 @contextmanager
@@ -373,3 +484,176 @@ def test_unavailable_client_address_is_a_temporary_failure(postfix: Instance) ->
         f"4.3.0 <{recipient}>: Recipient address rejected: "
         "Client address unavailable: the routing restrictions cannot be applied",
     )
+
+
+# ---------------------------------------------------------------------------
+# the relay battery: what Postfix really relays, behind the policy
+
+#: the sender-routed forms of the relay-hole report, as the client sends them
+SENDER_ROUTED = [
+    "<x%remote.example@contoso.com>",
+    "<x%remote.example@[127.0.0.1]>",
+    "<x@remote.example@contoso.com>",
+    "<x@remote.example@[127.0.0.1]>",
+    '<"x@remote.example"@contoso.com>',
+    '<"x@remote.example"@[127.0.0.1]>',
+    "<remote.example!x@contoso.com>",
+    "<remote.example!x@[127.0.0.1]>",
+]
+PLAIN_RELAY = "<x@remote.example>"
+
+
+def attempts() -> dict[str, list[str]]:
+    """Every recipient to try, by the MAIL FROM it is sent with: the relay battery
+    (imcea.battery, as audit runs it) and the sender-routed forms above."""
+    from imcea.battery import tricks
+
+    out: dict[str, list[str]] = {}
+    rendered = tricks(user="x", remote="remote.example", local="contoso.com", server_ip="127.0.0.1")
+    for _, sender, recipient in rendered:
+        out.setdefault(sender, []).append(recipient)
+    out.setdefault(f"<{SENDER}>", []).extend(SENDER_ROUTED)
+    return out
+
+
+def _queued_as(text: bytes) -> str:
+    return text.decode().rsplit(" ", 1)[1]
+
+
+Outcome = tuple[set[str], list[str]]
+
+
+def _send_attempts(instance: Instance, listener: str, client: str) -> tuple[set[str], list[str]]:
+    """Send every attempt through *listener* as *client*: the recipients accepted, and
+    the queue ids of the messages that carry them."""
+    accepted: set[str] = set()
+    queue_ids: list[str] = []
+    for sender, recipients in attempts().items():
+        smtp = smtplib.SMTP("127.0.0.1", instance.smtp_ports[listener], timeout=30)
+        try:
+            smtp.ehlo("client.example")
+            code, text = smtp.docmd("XCLIENT", f"ADDR={client} NAME=[UNAVAILABLE]")
+            assert code == 220, (code, text)
+            smtp.ehlo("client.example")
+            if smtp.docmd("MAIL", f"FROM:{sender}")[0] != 250:
+                continue
+            ok = [r for r in recipients if smtp.docmd("RCPT", f"TO:{r}")[0] == 250]
+            if ok:
+                code, text = smtp.data(b"Subject: relay battery\r\n\r\nrelay battery\r\n")
+                assert code == 250, (code, text)
+                queue_ids.append(_queued_as(text))
+                accepted.update(ok)
+        finally:
+            smtp.close()
+    return accepted, queue_ids
+
+
+def run_battery(instance: Instance, listeners: tuple[str, ...]) -> dict[tuple[str, str], Outcome]:
+    """Every attempt through each listener from each client: by ``(listener, client)``,
+    the recipients accepted and the deliveries (``to`` and ``orig_to`` as Postfix logs
+    them) that went to the relay transport."""
+    sent = {
+        (listener, client): _send_attempts(instance, listener, client)
+        for listener in listeners
+        for client in (DENIED, OUTSIDER, ALLOWED)
+    }
+    queue_ids = [qid for _, ids in sent.values() for qid in ids]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        log = instance.maillog()
+        if all(f"{qid}: removed" in log for qid in queue_ids):
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"messages not delivered:\n{instance.maillog()[-3000:]}")
+    lines = instance.maillog().splitlines()
+    out: dict[tuple[str, str], Outcome] = {}
+    for key, (accepted, ids) in sent.items():
+        relays = [
+            line.partition(f"{qid}: ")[2].partition(", relay=")[0]
+            for line in lines
+            for qid in ids
+            if f" {qid}: to=<" in line and "status=sent (relayed)" in line
+        ]
+        out[key] = (accepted, relays)
+    return out
+
+
+@pytest.fixture(scope="module")
+def by_hand(postfix: Instance) -> dict[tuple[str, str], Outcome]:
+    return run_battery(postfix, (*NEVER, "never_ims_parts"))
+
+
+@pytest.fixture(scope="module")
+def by_generator(generated: Instance) -> dict[tuple[str, str], Outcome]:
+    return run_battery(generated, (*NEVER, "never_ims_parts"))
+
+
+@pytest.mark.parametrize("listener", NEVER)
+@pytest.mark.parametrize("client", [DENIED, OUTSIDER])
+def test_default_rewriting_relays_nothing_for_a_client_the_ims_refuses(
+    by_hand: dict[tuple[str, str], Outcome], listener: str, client: str
+) -> None:
+    # mynetworks holds 10.0.0.66 (copied by hand) and Postfix unwraps %, ! and @:
+    # the policy alone must keep every trick from relaying
+    accepted, relays = by_hand[listener, client]
+    assert relays == [], relays
+    assert not accepted & set(SENDER_ROUTED)
+
+
+@pytest.mark.parametrize("listener", NEVER)
+def test_default_rewriting_still_relays_for_an_allowed_client(
+    by_hand: dict[tuple[str, str], Outcome], listener: str
+) -> None:
+    accepted, relays = by_hand[listener, ALLOWED]
+    assert PLAIN_RELAY in accepted
+    assert "to=<x@remote.example>" in relays
+    if listener != "never_dir":  # else unknown local parts are refused with 5.1.1
+        # an allowed client may relay, so Postfix may read these its way
+        assert set(SENDER_ROUTED) <= accepted
+
+
+def test_ims_local_parts_with_default_rewriting_is_the_hole(
+    by_hand: dict[tuple[str, str], Outcome],
+) -> None:
+    # --ims-local-parts is only for a Postfix that reads local parts as the IMS does;
+    # behind Postfix's defaults it reopens the hole: this is why it is not the default
+    accepted, relays = by_hand["never_ims_parts", DENIED]
+    assert set(SENDER_ROUTED) & accepted
+    assert any("orig_to=<x%remote.example@contoso.com>" in line for line in relays), relays
+
+
+def test_generated_configuration_is_what_the_generator_prints(generated: Instance) -> None:
+    main_cf = (generated.root / "etc" / "main.cf").read_text()
+    assert "mynetworks = !10.0.0.66, 192.168.0.1, 10.0.0.0/24\n" in main_cf
+    for name in ("allow_percent_hack", "swap_bangpath", "resolve_dequoted_address"):
+        assert f"\n{name} = no\n" in main_cf
+    assert POSTCONF is not None
+    shown = subprocess.run(
+        [POSTCONF, "-c", str(generated.root / "etc"), "-h", "mynetworks", "swap_bangpath"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.stdout.split("\n")[:2] == ["!10.0.0.66, 192.168.0.1, 10.0.0.0/24", "no"]
+
+
+@pytest.mark.parametrize("listener", [*NEVER, "never_ims_parts"])
+@pytest.mark.parametrize("client", [DENIED, OUTSIDER])
+def test_generated_configuration_relays_nothing_for_a_client_the_ims_refuses(
+    by_generator: dict[tuple[str, str], Outcome], listener: str, client: str
+) -> None:
+    accepted, relays = by_generator[listener, client]
+    assert relays == [], relays
+    assert PLAIN_RELAY not in accepted
+
+
+@pytest.mark.parametrize("listener", [*NEVER, "never_ims_parts"])
+def test_generated_configuration_relays_for_an_allowed_client(
+    by_generator: dict[tuple[str, str], Outcome], listener: str
+) -> None:
+    accepted, relays = by_generator[listener, ALLOWED]
+    assert PLAIN_RELAY in accepted
+    assert "to=<x@remote.example>" in relays
+    # Postfix reads the sender-routed forms as local parts now: none is relayed
+    assert not any("orig_to=" in line for line in relays), relays
