@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from expected import DESIGN_EXAMPLE
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -55,6 +56,10 @@ def test_console_example(command: str, expected: list[str], tmp_path: Path) -> N
             "23SPDLT+29_CN=RECIPIENTS_CN=JDOE@contoso.com\n",
             encoding="utf-8",
         )
+    if "ims.toml" in argv:
+        # the README's settings: DESIGN's example
+        (tmp_path / "ims.toml").write_text(DESIGN_EXAMPLE, encoding="utf-8")
+        (tmp_path / "gal.txt").write_text("jdoe@contoso.com\n", encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-m", "imcea", *argv[1:]],
         cwd=tmp_path,
