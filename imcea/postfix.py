@@ -44,6 +44,7 @@ from __future__ import annotations
 import enum
 import functools
 import ipaddress
+import re
 from collections.abc import Callable, Iterable, Iterator
 
 import attrs
@@ -134,11 +135,19 @@ class PolicyRequest:
     def from_attributes(cls, pairs: Iterable[tuple[str, str]]) -> PolicyRequest:
         """The request for these ``(name, value)`` pairs; unknown names are kept, not used."""
         pairs = tuple(pairs)
-        known = dict.fromkeys(_FIELDS, "")
-        for name, value in pairs:
-            if name in known:
-                known[name] = value
-        return cls(**known, attributes=pairs)
+        given = dict(pairs)  # the last value of a name sent twice counts
+        get = given.get
+        return cls(
+            request=get("request", ""),
+            protocol_state=get("protocol_state", ""),
+            client_address=get("client_address", ""),
+            sender=get("sender", ""),
+            recipient=get("recipient", ""),
+            sasl_username=get("sasl_username", ""),
+            server_address=get("server_address", ""),
+            instance=get("instance", ""),
+            attributes=pairs,
+        )
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The (last) value of attribute *name*, or *default* when it was not sent."""
@@ -171,6 +180,11 @@ def _short(raw: bytes | str) -> str:
     return repr(text[:60] + ("..." if len(text) > 60 else ""))
 
 
+#: One ``name=value`` line (the name not empty).  A line of any other shape is never
+#: part of a match, so a request is well formed when there are as many pairs as lines.
+_PAIR = re.compile(r"([^=\n]+)=([^\n]*)\n")
+
+
 def _attribute_lines(block: bytes, max_line: int) -> list[tuple[str, str]]:
     """The ``(name, value)`` pairs of one request's lines (*block* ends with a newline)."""
     if len(block) > max_line:  # else no line of it can be too long
@@ -183,14 +197,15 @@ def _attribute_lines(block: bytes, max_line: int) -> list[tuple[str, str]]:
         text = block.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PolicyError(f"invalid UTF-8 at byte {exc.start} of the request") from None
-    lines = text.split("\n")
-    lines.pop()  # after the last newline
-    split = [line.partition("=") for line in lines]
-    for number, (name, sep, _) in enumerate(split, 1):
+    pairs: list[tuple[str, str]] = _PAIR.findall(text)
+    if len(pairs) == text.count("\n"):
+        return pairs
+    for number, line in enumerate(text.split("\n")[:-1], 1):  # say which line is bad
+        name, sep, _ = line.partition("=")
         if not sep or not name:
             what = "is not name=value" if not sep else "has an empty attribute name"
-            raise PolicyError(f"line {number} {what}: {_short(lines[number - 1])}")
-    return [(name, value) for name, _, value in split]
+            raise PolicyError(f"line {number} {what}: {_short(line)}")
+    raise PolicyError("the request is not a sequence of name=value lines")
 
 
 def parse_request(
@@ -531,7 +546,10 @@ def _sender_routed(
     the IMS would relay that address only for a client it permits, and only with
     rerouting on.
     """
-    path = parse_path(request.recipient)
+    recipient = request.recipient
+    if "%" not in recipient and "!" not in recipient and recipient.count("@") < 2:
+        return ""  # nothing for Postfix to route on: it reads the address as the IMS does
+    path = parse_path(recipient)
     if isinstance(path, Malformed) or path.domain is None:
         return ""
     enabled = not ims_local_parts

@@ -13,7 +13,13 @@ resident memory (VmRSS from /proc) before the load, during it and after it.  Goa
 errors and memory flat across the run.  Traffic stays on 127.0.0.1; the run is bounded
 in count and time.
 
-Run: ``python tests/benchmarks/bench_policy.py [--requests N] [--connections N]``.
+Beside it, in the same run and interleaved with it, the same load against a do-nothing
+asyncio ``Protocol`` server (this script with ``--serve-dunno``) that splits the byte
+stream into requests and answers each ``action=DUNNO``: the cost of moving the requests
+at all.  The figure that matters is imcea's server CPU per request against that bound
+(goal: at most 2.0 times); the best of ``--rounds`` rounds of each is reported.
+
+Run: ``python tests/benchmarks/bench_policy.py [--requests N] [--connections N] [--rounds N]``.
 """
 
 from __future__ import annotations
@@ -137,7 +143,7 @@ class Result:
 
 
 async def connection(
-    port: int, work: list[tuple[bytes, bytes]], result: Result, done: list[int]
+    port: int, work: list[tuple[bytes, bytes | None]], result: Result, done: list[int]
 ) -> None:
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -152,7 +158,7 @@ async def connection(
                 reply = await reader.readuntil(b"\n\n")
             result.latencies.append(time.perf_counter() - start)
             done[0] += 1
-            if reply != expected:
+            if expected is not None and reply != expected:
                 result.errors.append(f"reply {reply!r}, expected {expected!r}")
     except (OSError, asyncio.IncompleteReadError, TimeoutError) as exc:
         result.errors.append(f"{type(exc).__name__}: {exc}")
@@ -185,7 +191,7 @@ class Run:
 
 
 async def load(
-    pool: list[tuple[bytes, bytes]], pid: int, port: int, total: int, connections: int
+    pool: list[tuple[bytes, bytes | None]], pid: int, port: int, total: int, connections: int
 ) -> Run:
     """Warm up (every distinct request once, over as many connections), then measure."""
     run = Run()
@@ -228,42 +234,101 @@ def _at(samples: list[tuple[int, int]], done: int) -> int:
     return samples[-1][1]
 
 
+class _Dunno(asyncio.Protocol):
+    """The bound: split the stream into requests, answer each DUNNO, nothing else."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        count = self.buffer.count(b"\n\n")
+        if count:
+            self.buffer = self.buffer.rpartition(b"\n\n")[2]
+            self.transport.write(b"action=DUNNO\n\n" * count)
+
+
+def serve_dunno() -> int:
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(_Dunno, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        print(f"dunno: listening on 127.0.0.1:{port}", file=sys.stderr, flush=True)
+        stop = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+        server.close()
+        print("dunno: stopped", file=sys.stderr, flush=True)
+
+    asyncio.run(serve())
+    return 0
+
+
+def measure(
+    command: list[str], pool: list[tuple[bytes, bytes | None]], total: int, connections: int
+) -> tuple[Run, int, list[str]]:
+    """Start the server *command*, load it, stop it: the run, its exit status, its log."""
+    server = subprocess.Popen(
+        [*command, "--listen", "127.0.0.1:0"],
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert server.stderr is not None
+    banner = server.stderr.readline()
+    if "listening on" not in banner:
+        server.kill()
+        raise RuntimeError(f"the server did not start: {banner}{server.stderr.read()}")
+    port = int(banner.rsplit(":", 1)[1])
+    log: list[str] = []
+    reader = threading.Thread(target=lambda: log.extend(server.stderr or ()), daemon=True)
+    reader.start()
+    try:
+        run = asyncio.run(load(pool, server.pid, port, total, connections))
+    finally:
+        server.send_signal(signal.SIGTERM)
+        status = server.wait(timeout=30)
+        reader.join(timeout=5)
+    return run, status, log
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--serve-dunno", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--listen", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_dunno:
+        return serve_dunno()
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "gal.txt").write_text(
             "".join(f"user{i}@contoso.com\n" for i in range(USERS)), encoding="utf-8"
         )
         settings = Path(tmp) / "ims.toml"
         settings.write_text(SETTINGS_TOML, encoding="utf-8")
-        pool = requests(DISTINCT_REQUESTS, imcea.load_settings(settings))
-        command = [sys.executable, "-m", "imcea", "policy", "--settings", str(settings)]
-        server = subprocess.Popen(
-            [*command, "--listen", "127.0.0.1:0"],
-            stdin=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        pool: list[tuple[bytes, bytes | None]] = list(
+            requests(DISTINCT_REQUESTS, imcea.load_settings(settings))
         )
-        assert server.stderr is not None
-        banner = server.stderr.readline()
-        if "listening on" not in banner:
-            server.kill()
-            print(f"the server did not start: {banner}{server.stderr.read()}", file=sys.stderr)
-            return 1
-        port = int(banner.rsplit(":", 1)[1])
-        log: list[str] = []
-        reader = threading.Thread(target=lambda: log.extend(server.stderr or ()), daemon=True)
-        reader.start()
-        try:
-            run = asyncio.run(load(pool, server.pid, port, args.requests, args.connections))
-        finally:
-            server.send_signal(signal.SIGTERM)
-            status = server.wait(timeout=30)
-            reader.join(timeout=5)
+        bound_pool: list[tuple[bytes, bytes | None]] = [(wire, None) for wire, _ in pool]
+        ours = [sys.executable, "-m", "imcea", "policy", "--settings", str(settings)]
+        bound = [sys.executable, __file__, "--serve-dunno"]
+        best: Run | None = None
+        best_bound: Run | None = None
+        status, log = 0, []
+        for _ in range(args.rounds):
+            base, _, _ = measure(bound, bound_pool, args.requests, args.connections)
+            if best_bound is None or base.server_cpu < best_bound.server_cpu:
+                best_bound = base
+            run, status, log = measure(ours, pool, args.requests, args.connections)
+            if best is None or run.server_cpu < best.server_cpu:
+                best = run
+    assert best is not None and best_bound is not None
+    run = best
     result = run.result
     answered = len(result.latencies)
     ms = [x * 1000 for x in result.latencies]
@@ -280,7 +345,14 @@ def main() -> int:
             f"  latency (ms)      p50 {percentile(ms, 0.50):.2f}  p99 {percentile(ms, 0.99):.2f}"
             f"  max {max(ms):.2f}  mean {statistics.fmean(ms):.2f}"
         )
-    print(f"  server CPU        {run.server_cpu * 1e6 / max(answered, 1):.0f} us per request")
+    ours_cpu = run.server_cpu * 1e6 / max(answered, 1)
+    bound_cpu = best_bound.server_cpu * 1e6 / max(len(best_bound.result.latencies), 1)
+    print(f"  server CPU        {ours_cpu:.0f} us per request")
+    print(
+        f"  do-nothing bound  {bound_cpu:.0f} us per request "
+        f"({len(best_bound.result.latencies) / best_bound.elapsed:,.0f} requests/s)"
+    )
+    print(f"  ratio             {ours_cpu / bound_cpu:.2f} x the bound (goal <= 2.0)")
     print(f"  errors            {len(errors)}")
     for error in errors[:5]:
         print(f"    {error}")
@@ -301,6 +373,7 @@ def main() -> int:
     )
     print(f"  server exit status after SIGTERM: {status}; its log: {[x.strip() for x in log]}")
     unexpected = [line for line in log if "stopped" not in line]
+    errors += best_bound.warm_errors + best_bound.result.errors
     ok = not errors and answered == args.requests and status == 0 and not unexpected
     return 0 if ok else 1
 
