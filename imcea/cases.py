@@ -49,6 +49,7 @@ import attrs
 
 from .decision import Action, Decision, Envelope, Reason, decide
 from .errors import Error, SettingsError
+from .exits import Exit
 from .networks import IPAddress, parse_ip
 from .settings import Settings, load_settings
 
@@ -519,8 +520,8 @@ def run_verify(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
     Prints ``PASS file::name`` or ``FAIL file::name: expected ..., got ... (detail)``
     per case (a JSON object per case with ``--json``), then ``N passed, M failed``
     (on standard error with ``--json``).  A file that cannot be read is one line on
-    standard error and its cases are not run.  Returns 1 on any failure or file
-    error, else 0.
+    standard error and its cases are not run.  Returns 2 when a file could not be
+    read, else 1 when a case failed, else 0 (:mod:`imcea.exits`).
     """
     import json
 
@@ -546,7 +547,9 @@ def run_verify(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
             else:
                 out.write(text + "\n")
     (err if as_json else out).write(f"{passed} passed, {failed} failed\n")
-    return 1 if failed or errors else 0
+    if errors:
+        return Exit.TROUBLE
+    return Exit.FINDINGS if failed else Exit.CLEAN
 
 
 def add_verify_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,8 +1,10 @@
 """The ``imcea`` command line (also ``python -m imcea``).
 
 Modelled on ``exim -bt`` and ``postmap -q``: one address per argument, or one per line
-on standard input with ``-``; ``--json`` prints one JSON object per line.  Bad input is
-one line on standard error and a non-zero exit status, never a traceback.
+on standard input with ``-`` (or with no argument at all); ``--json`` prints one JSON
+object per line.  Bad input is one line on standard error, never a traceback; the exit
+status follows one table for every command (:mod:`imcea.exits`): 0 clean, 1 findings,
+2 trouble, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -10,32 +12,80 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .errors import Error
+from .exits import EPILOG, Exit
+from .wording import plural, shorten
 
 if TYPE_CHECKING:
+    from .networks import IPAddress
     from .settings import Settings
 
 __all__ = ["main"]
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_RETURNED = 2
+#: The hint a command gives before it waits for addresses typed at a terminal.
+STDIN_HINT = "reading addresses from standard input, one per line; end with Ctrl-D"
 
 
-def _arguments(values: Sequence[str], stdin: TextIO) -> Iterator[str]:
+class InputError(Error):
+    """Standard input that cannot be read as text: names the line, the byte and its offset."""
+
+
+class UsageError(Error):
+    """A command line that gives a command nothing to work on."""
+
+
+#: A byte that was not UTF-8, as a text stream with ``surrogateescape`` shows it.
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def _stdin_lines(stdin: TextIO, err: TextIO) -> Iterator[str | InputError]:
+    """The non-blank lines of *stdin*, stripped; a line that is not UTF-8 is an
+    :class:`InputError` in its place.  At a terminal, a hint on *err* comes first."""
+    if stdin.isatty():
+        err.write(f"imcea: {STDIN_HINT}\n")
+        err.flush()
+    offset = 0
+    buffer = getattr(stdin, "buffer", None)
+    if buffer is not None:
+        for number, raw in enumerate(buffer, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield _not_utf8(number, raw[exc.start], offset + exc.start)
+            else:
+                if line.strip():
+                    yield line.strip()
+            offset += len(raw)
+        return
+    for number, line in enumerate(stdin, 1):  # a text stream: bad bytes as surrogates
+        bad = _ESCAPED_BYTE.search(line)
+        if bad is not None:
+            before = len(line[: bad.start()].encode("utf-8", "surrogateescape"))
+            yield _not_utf8(number, ord(bad.group()) - 0xDC00, offset + before)
+        elif line.strip():
+            yield line.strip()
+        offset += len(line.encode("utf-8", "surrogateescape"))
+
+
+def _not_utf8(line: int, byte: int, offset: int) -> InputError:
+    return InputError(
+        f"standard input line {line}: byte 0x{byte:02X} at offset {offset} is not UTF-8"
+    )
+
+
+def _arguments(values: Sequence[str], stdin: TextIO, err: TextIO) -> Iterator[str | InputError]:
     """The arguments, with ``-`` (or no argument at all) meaning one per line on stdin."""
     if not values:
         values = ["-"]
     for value in values:
         if value == "-":
-            for line in stdin:
-                line = line.strip()
-                if line:
-                    yield line
+            yield from _stdin_lines(stdin, err)
         else:
             yield value
 
@@ -44,16 +94,46 @@ def _emit(out: TextIO, as_json: bool, record: dict[str, Any], text: str) -> None
     out.write((json.dumps(record, ensure_ascii=False) if as_json else text) + "\n")
 
 
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
+
+
 def _fail(err: TextIO, command: str, subject: str | None, exc: Exception) -> None:
-    where = f"{subject}: " if subject is not None else ""
-    message = " ".join(str(exc).split())  # always one line
-    err.write(f"imcea {command}: {where}{message}\n")
+    where = f"{shorten(subject)}: " if subject is not None else ""
+    err.write(f"imcea {command}: {where}{_one_line(exc)}\n")
 
 
-def _load(path: str | None) -> Settings:
+def _load(path: str | None, option: str = "--settings") -> Settings:
+    """The settings of *path* (the built-in defaults without one); an error names the file."""
+    from .errors import SettingsError
     from .settings import Settings, load_settings
 
-    return Settings() if path is None else load_settings(path)
+    if path is None:
+        return Settings()
+    try:
+        return load_settings(path)
+    except SettingsError as exc:
+        message = str(exc)
+        if path in message:
+            raise
+        raise SettingsError(f"{option} {path}: {message}") from None
+
+
+def _ip(value: str | None, option: str) -> IPAddress | None:
+    """The IP address given with *option*, or ``None``; an error names the option."""
+    from .networks import parse_ip
+
+    return None if value is None else parse_ip(value, key=option)
+
+
+def _bad_address(
+    err: TextIO, out: TextIO, args: argparse.Namespace, address: str, exc: Error
+) -> None:
+    """An input that could not be converted: one line on stderr, and an error line in its
+    place on stdout, so that output lines stay in step with the inputs."""
+    _fail(err, args.command, None if isinstance(exc, InputError) else address, exc)
+    message = _one_line(exc)
+    _emit(out, args.json, {"input": address, "error": message}, f"error\t{message}")
 
 
 # ---------------------------------------------------------------------------
@@ -63,13 +143,16 @@ def _load(path: str | None) -> Settings:
 def _cmd_decode(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
     from .codec import decode
 
-    status = EXIT_OK
-    for address in _arguments(args.address, stdin):
+    status = Exit.CLEAN
+    for item in _arguments(args.address, stdin, err):
+        address = "" if isinstance(item, InputError) else item
         try:
+            if isinstance(item, InputError):
+                raise item
             value = decode(address, strict=not args.lenient)
         except Error as exc:
-            _fail(err, "decode", address, exc)
-            status = EXIT_ERROR
+            _bad_address(err, out, args, address, exc)
+            status = Exit.TROUBLE
             continue
         record = {
             "input": address,
@@ -85,13 +168,21 @@ def _cmd_decode(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextI
 def _cmd_encode(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
     from .codec import encode
 
-    status = EXIT_OK
-    for address in _arguments(args.address, stdin):
+    try:  # the options hold for every address: a bad one is one error, not one per line
+        encode(args.type, "x", args.domain)
+    except Error as exc:
+        option = "--type" if "type" in str(exc).split()[0] else "--domain"
+        raise UsageError(f"{option}: {exc}") from None
+    status = Exit.CLEAN
+    for item in _arguments(args.address, stdin, err):
+        address = "" if isinstance(item, InputError) else item
         try:
+            if isinstance(item, InputError):
+                raise item
             encoded = encode(args.type, address, args.domain)
         except Error as exc:
-            _fail(err, "encode", address, exc)
-            status = EXIT_ERROR
+            _bad_address(err, out, args, address, exc)
+            status = Exit.TROUBLE
             continue
         record = {"input": address, "type": args.type.upper(), "encapsulated": encoded}
         _emit(out, args.json, record, encoded)
@@ -102,6 +193,8 @@ def _cmd_x500(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO)
     from .codec import find_all
 
     if args.file in (None, "-"):
+        if stdin.isatty():
+            err.write("imcea: reading a non-delivery report from standard input; end with Ctrl-D\n")
         text = stdin.read()
     else:
         try:
@@ -109,7 +202,7 @@ def _cmd_x500(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO)
                 text = handle.read()
         except OSError as exc:
             _fail(err, "x500", args.file, Error(exc.strerror or str(exc)))
-            return EXIT_ERROR
+            return Exit.TROUBLE
     seen: set[str] = set()
     for found in find_all(text):
         value = found.value
@@ -123,8 +216,8 @@ def _cmd_x500(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO)
         _emit(out, args.json, record, proxy)
     if not seen:
         err.write("imcea x500: no IMCEAEX address found\n")
-        return EXIT_ERROR
-    return EXIT_OK
+        return Exit.TROUBLE
+    return Exit.CLEAN
 
 
 # ---------------------------------------------------------------------------
@@ -145,7 +238,7 @@ def _cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
         _emit(out, args.json, record, str(finding))
     if not findings and not args.json:
         out.write("no findings\n")
-    return EXIT_ERROR if any(f.severity is Severity.ERROR for f in findings) else EXIT_OK
+    return Exit.FINDINGS if any(f.severity is Severity.ERROR for f in findings) else Exit.CLEAN
 
 
 def _decision_record(decision: Any) -> dict[str, Any]:
@@ -165,29 +258,39 @@ def _cmd_decide(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextI
     from .decision import Action, Envelope, decide
 
     settings = _load(args.settings)
-    recipients = list(_arguments(args.recipient, stdin))
+    client, server = _ip(args.ip, "--ip"), _ip(args.server_ip, "--server-ip")
+    assert client is not None  # --ip is required
+    recipients: list[str] = []
+    for item in _arguments(args.recipient, stdin, err):
+        if isinstance(item, InputError):
+            raise item
+        recipients.append(item)
+    if not recipients:
+        raise UsageError("no recipient: give them as arguments, or one per line on standard input")
     verdict = decide(
         Envelope(args.sender, recipients),
-        args.ip,
+        client,
         settings,
         authenticated=args.auth,
-        server_ip=args.server_ip,
+        server_ip=server,
     )
     for d in verdict:
         text = f"{d.recipient}\t{d.action.value}\t{d.reason.value}\t{d.reply}\t{d.detail}"
         _emit(out, args.json, _decision_record(d), text)
-    return EXIT_RETURNED if any(d.action is Action.RETURN for d in verdict) else EXIT_OK
+    return Exit.FINDINGS if any(d.action is Action.RETURN for d in verdict) else Exit.CLEAN
 
 
 def _cmd_audit(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
     from .audit import audit
 
     settings = _load(args.settings)
+    client, server = _ip(args.ip, "--ip"), _ip(args.server_ip, "--server-ip")
+    assert client is not None  # --ip is required
     report = audit(
         settings,
-        args.ip,
+        client,
         authenticated=args.auth,
-        server_ip=args.server_ip,
+        server_ip=server,
         local=args.local,
         remote=args.remote,
     )
@@ -204,18 +307,19 @@ def _cmd_audit(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
         text = f"{flag:6}\t{probe.trick.name}\t{d.recipient}\t{d.action.value}\t{d.reason.value}"
         _emit(out, args.json, record, text)
     summary = (
-        f"{len(report.probes)} tricks from {report.client}: "
-        f"{len(report.relayed)} would relay, {len(report.probes) - len(report.relayed)} would not"
+        f"{plural(len(report.probes), 'trick')} from {report.client}: "
+        f"{len(report.relayed):,} would relay, "
+        f"{len(report.probes) - len(report.relayed):,} would not"
     )
     err.write(summary + "\n")
-    return EXIT_RETURNED if report.relayed else EXIT_OK
+    return Exit.FINDINGS if report.relayed else Exit.CLEAN
 
 
 def _cmd_postfix_config(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
     from .postfix import main_cf
 
     out.write(main_cf(_load(args.settings), policy_service=args.policy_service))
-    return EXIT_OK
+    return Exit.CLEAN
 
 
 def _processes(text: str) -> int:
@@ -249,13 +353,25 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imcea",
         description="IMCEA-encapsulated addresses and the Exchange 5.5 IMS relay decision.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"imcea {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, handler: Handler, text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=text, description=text)
-        p.set_defaults(handler=handler)
-        p.add_argument("--json", action="store_true", help="one JSON object per line")
+    def command(
+        name: str, handler: Handler, text: str, *, as_json: bool = True
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name,
+            help=text,
+            description=text,
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.set_defaults(handler=handler, json=False)
+        if as_json:
+            p.add_argument("--json", action="store_true", help="one JSON object per line")
         return p
 
     p = command("decode", _cmd_decode, "decode encapsulated addresses")
@@ -319,6 +435,7 @@ def _parser() -> argparse.ArgumentParser:
         "policy",
         _elsewhere("policy_server", "run_policy"),
         "serve Postfix policy requests (check_policy_service)",
+        as_json=False,
     )
     p.add_argument("--settings", metavar="FILE", help="settings file (default: built-in)")
     p.add_argument(
@@ -344,6 +461,7 @@ def _parser() -> argparse.ArgumentParser:
         "postfix-config",
         _cmd_postfix_config,
         "print the main.cf lines that put Postfix in front of imcea policy",
+        as_json=False,
     )
     p.add_argument("--settings", metavar="FILE", help="settings file (default: built-in)")
     p.add_argument(
@@ -356,17 +474,37 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Iterable[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    args = _parser().parse_args(None if argv is None else list(argv))
-    handler: Handler = args.handler
+def _version() -> str:
+    """The installed distribution's version, or the package's own when not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
-        return handler(args, sys.stdout, sys.stderr, sys.stdin)
-    except Error as exc:
-        _fail(sys.stderr, args.command, None, exc)
-        return EXIT_ERROR
-    except BrokenPipeError:  # e.g. piped into head
-        return EXIT_OK
+        return version("imcea")
+    except PackageNotFoundError:
+        from . import __version__
+
+        return __version__
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    """Run the command line; returns the exit status (see :mod:`imcea.exits`)."""
+    command = "imcea"
+    try:
+        args = _parser().parse_args(None if argv is None else list(argv))
+        command = f"imcea {args.command}"
+        handler: Handler = args.handler
+        try:
+            return int(handler(args, sys.stdout, sys.stderr, sys.stdin))
+        except Error as exc:
+            _fail(sys.stderr, args.command, None, exc)
+            return Exit.TROUBLE
+    except KeyboardInterrupt:
+        sys.stderr.write(f"\n{command}: interrupted\n")
+        return Exit.INTERRUPTED
+    except BrokenPipeError:  # e.g. piped into head: stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout
+        return Exit.CLEAN
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -31,6 +31,7 @@ from types import FrameType
 from typing import IO, TextIO
 
 from .errors import Error
+from .exits import Exit
 from .postfix import (
     DUNNO,
     MAX_LINE,
@@ -46,8 +47,9 @@ from .settings import Settings, load_settings
 
 __all__ = ["PolicyService", "parse_listen", "run_policy", "serve_tcp"]
 
-EXIT_OK = 0
-EXIT_ERROR = 1
+EXIT_OK = Exit.CLEAN
+#: A malformed request on standard input, or an address the server cannot listen on.
+EXIT_ERROR = Exit.TROUBLE
 
 #: Bytes read from a connection at a time.
 READ_SIZE = 65536
@@ -398,8 +400,9 @@ def parse_listen(text: str) -> tuple[str, int]:
 def run_policy(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
     """The ``imcea policy`` command: serve TCP with ``--listen``, else stdin/stdout.
 
-    Returns the exit status: 0 after a clean stop, 1 when the settings or the listening
-    address are bad (or, on stdin, after a malformed request).
+    Returns the exit status: 0 after a clean stop (SIGTERM or SIGINT included), 2 when
+    the settings or the listening address are bad (or, on stdin, after a malformed
+    request).
     """
     settings = Settings() if args.settings is None else load_settings(args.settings)
     service = PolicyService(

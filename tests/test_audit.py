@@ -315,27 +315,27 @@ def test_cli_closed_settings_exit_0(tmp_path: Path) -> None:
     assert _json_relays(result.stdout) == set()
 
 
-def test_cli_open_settings_exit_2(tmp_path: Path) -> None:
+def test_cli_open_settings_exit_1(tmp_path: Path) -> None:
     path = tmp_path / "open.toml"
     path.write_text(OPEN_TOML, encoding="utf-8")
     result = run_cli("--settings", str(path), "--ip", OUTSIDER, "--json")
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == 1, result.stderr
     assert _json_relays(result.stdout) == OPEN_PATH
 
 
-def test_cli_allowed_client_exit_2(tmp_path: Path) -> None:
+def test_cli_allowed_client_exit_1(tmp_path: Path) -> None:
     path = tmp_path / "closed.toml"
     path.write_text(CLOSED_TOML, encoding="utf-8")
     result = run_cli("--settings", str(path), "--ip", ALLOWED, "--json")
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == 1, result.stderr
     assert _json_relays(result.stdout) == OPEN_PATH
 
 
-def test_cli_sp2_without_rerouting_exit_2(tmp_path: Path) -> None:
+def test_cli_sp2_without_rerouting_exit_1(tmp_path: Path) -> None:
     path = tmp_path / "sp2.toml"
     path.write_text(SP2_TOML, encoding="utf-8")
     result = run_cli("--settings", str(path), "--ip", OUTSIDER)
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == 1, result.stderr
     flagged = {
         line.split("\t")[1] for line in result.stdout.splitlines() if line.startswith("RELAYS")
     }

@@ -55,9 +55,10 @@ def json_lines(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]
 
 
 def assert_one_error(result: subprocess.CompletedProcess[str], command: str) -> str:
-    """Exit status 1, nothing on stdout, and exactly one ``imcea COMMAND: ...`` line on stderr."""
+    """Exit status 2 (trouble), nothing on stdout, and exactly one ``imcea COMMAND: ...``
+    line on stderr."""
     lines = err_lines(result)
-    assert result.returncode == 1, (result.returncode, result.stderr)
+    assert result.returncode == 2, (result.returncode, result.stderr)
     assert result.stdout == ""
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"imcea {command}: "), lines[0]
@@ -200,12 +201,16 @@ def test_decode_bad_inputs_one_line_each_and_good_ones_still_print() -> None:
     bad = [BAD_ESCAPE, BAD_CHAR, "user@example.com", "IMCEASMTP-user", "IMCEA-abc@d.example"]
     result = run("decode", SMTP, *bad[:2], FAX, *bad[2:], EX)
     lines = err_lines(result)
-    assert result.returncode == 1
-    assert out_lines(result) == [
-        "SMTP\tuser@example.com\tims.contoso.com",
-        "FAX\t1234567890\texample.com",
-        "EX\t/O=ORG/OU=SITE/CN=RECIPIENTS/CN=JDOE\tcontoso.com",
-    ]
+    assert result.returncode == 2
+    # one output line per input: an error line in the place of each bad one
+    out = out_lines(result)
+    assert [line.split("\t")[0] for line in out] == [
+        "SMTP", "error", "error", "FAX", "error", "error", "error", "EX",
+    ]  # fmt: skip
+    assert out[0] == "SMTP\tuser@example.com\tims.contoso.com"
+    assert out[3] == "FAX\t1234567890\texample.com"
+    assert out[7] == "EX\t/O=ORG/OU=SITE/CN=RECIPIENTS/CN=JDOE\tcontoso.com"
+    assert out[1] == "error\t'+4G' at position 14 is not a +HH escape"
     assert len(lines) == len(bad), result.stderr
     for line, address in zip(lines, bad, strict=True):
         assert line.startswith(f"imcea decode: {address}: "), line
@@ -220,8 +225,11 @@ def test_decode_bad_inputs_one_line_each_and_good_ones_still_print() -> None:
 def test_decode_bad_stdin_line() -> None:
     result = run("decode", "-", stdin=f"{SMTP}\n{BAD_ESCAPE}\n")
     lines = err_lines(result)
-    assert result.returncode == 1
-    assert out_lines(result) == ["SMTP\tuser@example.com\tims.contoso.com"]
+    assert result.returncode == 2
+    assert out_lines(result) == [
+        "SMTP\tuser@example.com\tims.contoso.com",
+        "error\t'+4G' at position 14 is not a +HH escape",
+    ]
     assert len(lines) == 1
     assert lines[0].startswith(f"imcea decode: {BAD_ESCAPE}: ")
 
@@ -238,13 +246,15 @@ def test_decode_lenient() -> None:
         "IMCEASMTP-@d.example",  # and so does a non-empty address
     )
     lines = err_lines(result)
-    assert result.returncode == 1
-    assert out_lines(result) == [
+    assert result.returncode == 2
+    out = out_lines(result)
+    assert out[:4] == [
         "SMTP\tuser+4Gexample\td.example",
         "SMTP\ta%b\td.example",
         "SMTP\ta+b@c\td.example",
         "SMTP\tuser@example.com\tims.contoso.com",
     ]
+    assert [line.split("\t")[0] for line in out[4:]] == ["error", "error"]
     assert len(lines) == 2, result.stderr
     assert lines[0].startswith("imcea decode: IMCEA-abc@d.example: ")
     assert lines[1].startswith("imcea decode: IMCEASMTP-@d.example: ")
@@ -363,8 +373,11 @@ def test_encode_bad_type_or_domain(option: str, value: str) -> None:
 def test_encode_empty_address_is_an_error_and_others_still_print() -> None:
     result = run("encode", "--type", "SMTP", "--domain", "d.example", "a@b.c", "", "x@y.z")
     lines = err_lines(result)
-    assert result.returncode == 1
-    assert out_lines(result) == ["IMCEASMTP-a+40b+2Ec@d.example", "IMCEASMTP-x+40y+2Ez@d.example"]
+    assert result.returncode == 2
+    out = out_lines(result)
+    assert out[0] == "IMCEASMTP-a+40b+2Ec@d.example"
+    assert out[1].startswith("error\t")
+    assert out[2] == "IMCEASMTP-x+40y+2Ez@d.example"
     assert len(lines) == 1
     assert lines[0].startswith("imcea encode: ")
 
@@ -498,7 +511,7 @@ def test_decide_defaults() -> None:
     ]
     result = run("decide", "--ip", "203.0.113.7", "--from", "a@b.example", *recipients)
     assert err_lines(result) == []
-    assert result.returncode == 2
+    assert result.returncode == 1
     rows = decisions(result)
     accepted = "250 OK - Recipient <{}>".format
     assert summary(rows) == [
@@ -583,7 +596,7 @@ def test_decide_settings_unpermitted_client(tmp_path: Path) -> None:
     settings = write(tmp_path, "ims.toml", SETTINGS)
     result = run("decide", "--settings", settings, "--ip", "203.0.113.7", *RECIPIENTS)
     assert err_lines(result) == []
-    assert result.returncode == 2
+    assert result.returncode == 1
     rows = decisions(result)
     assert [r[0] for r in rows] == RECIPIENTS
     assert [(r[1], r[2], r[3]) for r in rows] == [
@@ -631,7 +644,7 @@ def test_decide_denied_host_and_always_relay(tmp_path: Path) -> None:
         stdin="\npat@partner.example\n\n" + ENCAPSULATED_REMOTE + "\n",
     )  # fmt: skip
     assert err_lines(result) == []
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert [(r[0], r[1], r[2], r[3]) for r in decisions(result)] == [
         ("x@always.example", "reroute", "always_relay", "250 OK - Recipient <x@always.example>"),
         ("pat@partner.example", "return", "denied_host", RELAYED),
@@ -642,7 +655,7 @@ def test_decide_denied_host_and_always_relay(tmp_path: Path) -> None:
 def test_decide_recipients_from_stdin() -> None:
     result = run("decide", "--ip", "203.0.113.7", stdin="postmaster\n\n  \njdoe@partner.example\n")
     assert err_lines(result) == []
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert [(r[0], r[2]) for r in decisions(result)] == [
         ("postmaster", "postmaster"),
         ("jdoe@partner.example", "rerouting_disabled"),
@@ -699,7 +712,7 @@ def test_decide_json(tmp_path: Path) -> None:
 
 def test_decide_json_returned_has_ndr() -> None:
     result = run("decide", "--json", "--ip", "203.0.113.7", "jdoe@partner.example")
-    assert result.returncode == 2
+    assert result.returncode == 1
     [record] = json_lines(result)
     assert record["action"] == "return"
     assert record["reason"] == "rerouting_disabled"
@@ -787,7 +800,7 @@ def test_audit_open_relay(tmp_path: Path) -> None:
     settings = write(tmp_path, "open.toml", OPEN_RELAY)
     result = run("audit", "--settings", settings, "--ip", "203.0.113.7")
     lines = err_lines(result)
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert len(lines) == 1, result.stderr
     rows = audit_rows(result)
     flagged = [row for row in rows if row[0].strip() == "RELAYS"]
@@ -803,7 +816,7 @@ def test_audit_json(tmp_path: Path) -> None:
     settings = write(tmp_path, "open.toml", OPEN_RELAY)
     result = run("audit", "--json", "--settings", settings, "--ip", "203.0.113.7")
     assert len(err_lines(result)) == 1
-    assert result.returncode == 2
+    assert result.returncode == 1
     records = json_lines(result)
     assert records
     for record in records:

@@ -694,7 +694,7 @@ def test_stdio_loop_stops_at_a_malformed_request(settings_file: Path) -> None:
         env=_env(),
         timeout=60,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stdout == b"action=DUNNO\n\n"  # the first request only
     assert b"malformed request" in result.stderr
     assert b"Traceback" not in result.stderr
@@ -766,7 +766,7 @@ def test_bad_listen_address_and_bad_settings_fail_in_one_line(
             result = subprocess.run(
                 _command(*args), capture_output=True, env=_env(), timeout=60, input=b""
             )
-            assert result.returncode == 1, (args, result)
+            assert result.returncode == 2, (args, result)
             lines = result.stderr.decode().splitlines()
             assert len(lines) == 1 and text in lines[0], (args, lines)
 

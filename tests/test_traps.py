@@ -692,7 +692,7 @@ def test_cli_bad_settings_is_one_line_on_stderr(
     path = write(tmp_path, text, name) if text is not None else str(tmp_path / name)
     for extra in ((), ("--json",)):
         result = run("--settings", path, *extra)
-        assert result.returncode == 1
+        assert result.returncode == 2  # trouble, not a finding
         assert "Traceback" not in result.stderr
         lines = result.stderr.splitlines()
         assert len(lines) == 1, result.stderr
@@ -704,6 +704,6 @@ def test_cli_settings_file_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "latin1.toml"
     path.write_bytes(b"reroute = true  # r\xe9acheminement\n")
     result = run("--settings", str(path))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert len(result.stderr.splitlines()) == 1, result.stderr
