@@ -133,6 +133,38 @@ def test_a_failing_case_shows_expected_actual_and_the_rule(folder: pytest.Pytest
     assert "pytest_plugin.py" not in result.stdout.str()
 
 
+def test_a_failing_ndr_resolved_or_next_hop_is_shown_beside_the_actual(
+    folder: pytest.Pytester,
+) -> None:
+    folder.makefile(
+        ".toml",
+        imcea_policy="""\
+settings = "ims.toml"
+
+[[case]]
+name = "branch office relays"
+ip = "192.168.0.1"
+recipient = "friend@example.org"
+action = "reroute"
+ndr = false
+resolved = "friend@example.org"
+next_hop = "smarthost.example"
+""",
+    )
+    result = folder.runpytest(*plugin_options())
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "case 1 'branch office relays': next_hop differ",
+            "  action    reroute  *reroute",
+            "  ndr       (none)  *(none)",
+            "  resolved  friend@example.org  *friend@example.org",
+            "! next_hop  smarthost.example  *example.org",
+        ]
+    )
+    assert "relayed to" not in result.stdout.str()  # the rows say it already
+
+
 def test_a_bad_case_file_is_a_collection_error_naming_the_key(folder: pytest.Pytester) -> None:
     folder.makefile(".toml", imcea_policy=PASSING)
     folder.makefile(".toml", imcea_broken=PASSING.replace('"deliver"', '"relay"'))
