@@ -1,12 +1,25 @@
-"""The classic relay-test battery as data: the tricks of nmap's smtp-open-relay, the MAPS and
+"""The classic relay-test battery: the tricks of nmap's smtp-open-relay, the MAPS and
 abuse.net relay testers and the IMCEA encapsulation tricks, each a MAIL FROM / RCPT TO pair.
+
+The tricks are data, ``battery.toml`` in this package, read once when the module is
+imported: a vocabulary of recipient forms, source routes and encapsulation layers, and
+the testers' tricks written with it.  This module checks and expands that data into
+:class:`Trick` values; :mod:`imcea.strategies` builds its relay tricks from the same
+vocabulary (:data:`FORMS`, :data:`ROUTES`, :data:`LAYERS`, :class:`Mangle`).
 """
 
 from __future__ import annotations
 
 import enum
 import ipaddress
+import os
 import re
+import string
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 import attrs
 
@@ -17,21 +30,85 @@ __all__ = [
     "ABUSE_NET",
     "BATTERY",
     "ENCAPSULATED",
+    "FORMS",
+    "LAYERS",
     "MAPS",
     "NMAP",
+    "ROUTES",
+    "Battery",
+    "BatteryError",
     "Layer",
     "Mangle",
     "Trick",
+    "literal_text",
+    "load_battery",
+    "mangle",
     "tricks",
 ]
 
 
-class Mangle(enum.Enum):
-    """A deliberate change applied to an encoded address after :func:`encode`."""
+class BatteryError(Error):
+    """The battery data is not readable or not valid; the message names the file, the
+    entry and the key."""
+
+
+class Mangle(enum.StrEnum):
+    """A deliberate change to an address, made after :func:`~imcea.codec.encode`.
+
+    The battery's tricks use the first three; :func:`imcea.strategies.relay_tricks` uses
+    them all.
+    """
 
     LOWER_PREFIX = "lower_prefix"  # ``imceasmtp-...``: the outermost prefix in lower case
     LOWER_HEX = "lower_hex"  # ``+2e`` for ``+2E``: every escape with lower-case hex digits
     BAD_ESCAPE = "bad_escape"  # the first ``+40`` (the '@') retyped as ``+4O`` (letter O)
+    MIXED_PREFIX = "mixed_prefix"  # ``ImCeAsMtP-...``: the outermost prefix in mixed case
+    UPPER_DOMAIN = "upper_domain"  # the domain in upper case (not an address literal)
+    TRAILING_DOT = "trailing_dot"  # the domain with a trailing dot (not an address literal)
+
+
+_HEX_ESCAPE = re.compile(r"\+([0-9A-F]{2})")
+
+
+def mangle(address: str, how: Mangle) -> str:
+    """*address* changed as *how* says.
+
+    The prefix and escape mangles change the local part (the prefix is what precedes
+    its first ``-``), the domain mangles a domain that is not an address literal; an
+    address they do not apply to is returned unchanged.
+    """
+    local, at, domain = address.rpartition("@")
+    if not at:
+        local, domain = address, ""
+    if how is Mangle.LOWER_PREFIX or how is Mangle.MIXED_PREFIX:
+        dash = local.find("-")
+        if dash > 0:
+            head = local[:dash]
+            if how is Mangle.LOWER_PREFIX:
+                head = head.lower()
+            else:
+                head = "".join(c.lower() if i % 2 else c.upper() for i, c in enumerate(head))
+            local = head + local[dash:]
+    elif how is Mangle.LOWER_HEX:
+        local = _HEX_ESCAPE.sub(lambda m: "+" + m.group(1).lower(), local)
+    elif how is Mangle.BAD_ESCAPE:
+        local = local.replace("+40", "+4O", 1)
+    elif at and not domain.startswith("["):
+        domain = domain.upper() if how is Mangle.UPPER_DOMAIN else domain + "."
+    return local + at + domain
+
+
+def literal_text(ip: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """The text inside an address literal for *ip* (RFC 5321 §4.1.3: ``IPv6:`` prefixed
+    for IPv6).  Raises :class:`imcea.Error` when *ip* is not an IP address."""
+    if isinstance(ip, str):
+        try:
+            ip = ipaddress.ip_address(ip)
+        except ValueError:
+            raise Error(f"server_ip {ip!r} is not an IP address") from None
+    if isinstance(ip, ipaddress.IPv6Address):
+        return f"IPv6:{ip.compressed}"
+    return str(ip)
 
 
 @attrs.frozen
@@ -40,32 +117,6 @@ class Layer:
 
     addrtype: str
     domain: str = "{local}"
-
-
-_HEX_ESCAPE = re.compile(r"\+([0-9A-F]{2})")
-
-
-def _mangle(address: str, mangle: Mangle) -> str:
-    local, at, domain = address.rpartition("@")
-    if mangle is Mangle.LOWER_PREFIX:
-        dash = local.index("-")
-        local = local[:dash].lower() + local[dash:]
-    elif mangle is Mangle.LOWER_HEX:
-        local = _HEX_ESCAPE.sub(lambda m: "+" + m.group(1).lower(), local)
-    else:
-        local = local.replace("+40", "+4O", 1)
-    return local + at + domain
-
-
-def _literal_text(server_ip: str) -> str:
-    """The text inside an address literal for *server_ip* (``IPv6:`` prefixed for IPv6)."""
-    try:
-        address = ipaddress.ip_address(server_ip)
-    except ValueError:
-        raise Error(f"server_ip {server_ip!r} is not an IP address") from None
-    if isinstance(address, ipaddress.IPv6Address):
-        return f"IPv6:{address.compressed}"
-    return str(address)
 
 
 @attrs.frozen
@@ -98,531 +149,338 @@ class Trick:
         Raises :class:`imcea.Error` when *server_ip* is not an IP address or an
         encapsulated address cannot be encoded (for instance an invalid *local* domain).
         """
-        values = {"user": user, "remote": remote, "local": local, "ip": _literal_text(server_ip)}
+        values = {"user": user, "remote": remote, "local": local, "ip": literal_text(server_ip)}
         if self.layers:
             address = self.inner.format_map(values)
             for layer in self.layers:
                 address = encode(layer.addrtype, address, layer.domain.format_map(values))
             if self.mangle is not None:
-                address = _mangle(address, self.mangle)
+                address = mangle(address, self.mangle)
             values["imcea"] = address
         return self.sender.format_map(values), self.recipient.format_map(values)
 
 
-# ---------------------------------------------------------------------------
-# nmap scripts/smtp-open-relay.nse: 16 MAIL FROM / RCPT TO pairs.  The script's relay
-# domain (default nmap.scanme.org) is {remote}, the server name taken from the banner is
-# {local}, the target address is {ip}; the sender mailbox is "antispam" and the recipient
-# mailbox (default "relaytest") is {user}.
+@attrs.frozen
+class Battery:
+    """The battery data, checked and expanded: the vocabulary and the testers' tricks.
 
-_N_FROM_LITERAL = "<antispam@[{ip}]>"
+    ``source`` names the file read; ``forms`` are bare recipient templates, ``routes``
+    RFC 821 source routes and ``layers`` encapsulations, each by name; ``groups`` the
+    tricks of each tester, by the group's id, in the order of the file.
+    """
 
-NMAP: tuple[Trick, ...] = (
-    Trick(
-        "nmap smtp-open-relay #1",
-        "nmap-01-null-sender",
-        "Null reverse path (as in a bounce) to a remote recipient.",
-        "<>",
-        "<{user}@{remote}>",
-    ),
-    Trick(
-        "nmap smtp-open-relay #2",
-        "nmap-02-remote-sender",
-        "Remote sender to a remote recipient: the plain third-party relay.",
-        "<antispam@{remote}>",
-        "<{user}@{remote}>",
-    ),
-    Trick(
-        "nmap smtp-open-relay #3",
-        "nmap-03-server-name-sender",
-        "Sender forged in the server's own name, to a remote recipient.",
-        "<antispam@{local}>",
-        "<{user}@{remote}>",
-    ),
-    Trick(
-        "nmap smtp-open-relay #4",
-        "nmap-04-literal-sender",
-        "Sender forged at the server's address literal, to a remote recipient.",
-        _N_FROM_LITERAL,
-        "<{user}@{remote}>",
-    ),
-    Trick(
-        "nmap smtp-open-relay #5",
-        "nmap-05-percent-hack-literal",
-        "Percent hack: remote address in the local part, addressed to the server's literal.",
-        _N_FROM_LITERAL,
-        "<{user}%{remote}@[{ip}]>",
-    ),
-    Trick(
-        "nmap smtp-open-relay #6",
-        "nmap-06-percent-hack-host",
-        "Percent hack: remote address in the local part, addressed to the server's name.",
-        _N_FROM_LITERAL,
-        "<{user}%{remote}@{local}>",
-    ),
-    Trick(
-        "nmap smtp-open-relay #7",
-        "nmap-07-quoted-address",
-        "Whole remote address quoted as a local part with no domain.",
-        _N_FROM_LITERAL,
-        '<"{user}@{remote}">',
-    ),
-    Trick(
-        "nmap smtp-open-relay #8",
-        "nmap-08-quoted-percent",
-        "Quoted percent-hack local part with no domain.",
-        _N_FROM_LITERAL,
-        '<"{user}%{remote}">',
-    ),
-    Trick(
-        "nmap smtp-open-relay #9",
-        "nmap-09-double-at-literal",
-        "Two at signs: remote address followed by the server's literal.",
-        _N_FROM_LITERAL,
-        "<{user}@{remote}@[{ip}]>",
-    ),
-    Trick(
-        "nmap smtp-open-relay #10",
-        "nmap-10-quoted-address-literal",
-        "Quoted remote address as the local part at the server's literal.",
-        _N_FROM_LITERAL,
-        '<"{user}@{remote}"@[{ip}]>',
-    ),
-    Trick(
-        "nmap smtp-open-relay #11",
-        "nmap-11-double-at-host",
-        "Two at signs: remote address followed by the server's name.",
-        _N_FROM_LITERAL,
-        "<{user}@{remote}@{local}>",
-    ),
-    Trick(
-        "nmap smtp-open-relay #12",
-        "nmap-12-source-route-literal",
-        "RFC 821 source route through the server's literal to the remote address.",
-        _N_FROM_LITERAL,
-        "<@[{ip}]:{user}@{remote}>",
-    ),
-    Trick(
-        "nmap smtp-open-relay #13",
-        "nmap-13-source-route-host",
-        "RFC 821 source route through the server's name to the remote address.",
-        _N_FROM_LITERAL,
-        "<@{local}:{user}@{remote}>",
-    ),
-    Trick(
-        "nmap smtp-open-relay #14",
-        "nmap-14-bang-path",
-        "UUCP bang path to the remote host with no domain.",
-        _N_FROM_LITERAL,
-        "<{remote}!{user}>",
-    ),
-    Trick(
-        "nmap smtp-open-relay #15",
-        "nmap-15-bang-path-literal",
-        "UUCP bang path to the remote host, addressed to the server's literal.",
-        _N_FROM_LITERAL,
-        "<{remote}!{user}@[{ip}]>",
-    ),
-    Trick(
-        "nmap smtp-open-relay #16",
-        "nmap-16-bang-path-host",
-        "UUCP bang path to the remote host, addressed to the server's name.",
-        _N_FROM_LITERAL,
-        "<{remote}!{user}@{local}>",
-    ),
-)
+    source: str
+    forms: Mapping[str, str]
+    routes: Mapping[str, str]
+    layers: Mapping[str, Layer]
+    groups: Mapping[str, tuple[Trick, ...]]
+
+    @property
+    def tricks(self) -> tuple[Trick, ...]:
+        """Every trick, group after group."""
+        return tuple(trick for group in self.groups.values() for trick in group)
+
+    def group(self, ident: str) -> tuple[Trick, ...]:
+        """The tricks of the group *ident*; :class:`BatteryError` when there is none."""
+        try:
+            return self.groups[ident]
+        except KeyError:
+            raise BatteryError(f"{self.source}: group {ident!r}: missing") from None
+
 
 # ---------------------------------------------------------------------------
-# The MAPS relay tester (relay-test.mail-abuse.org) as reproduced in the Nessus / OpenVAS
-# plugin smtp_relay2.nasl ("Mail relaying (thorough test)"): 17 pairs.  The plugin's third
-# party domain is {remote}, the target's host name {local}, its address {ip}; the recipient
-# mailbox ("nobody") is {user}; the sender mailbox is the scanner's name, "nessus" in the
-# original plugin.  Test 2 uses a random label under the third-party domain, fixed here;
-# test 6 repeats test 5 exactly, as the plugin's list does.
+# reading the data
 
-_M_FROM_HOST = "<nessus@{local}>"
-_M_TO = "<{user}@{remote}>"
+#: The placeholders each kind of template may use.
+_TRICK_VALUES = ("user", "remote", "local", "ip")
+_FORM_VALUES = (*_TRICK_VALUES, "other")  # {other}: filled by the strategies only
+_SOURCE_VALUES = ("number",)
 
-MAPS: tuple[Trick, ...] = (
-    Trick(
-        "smtp_relay2.nasl #1",
-        "maps-01-remote-sender",
-        "Remote sender to the same remote recipient: the plain third-party relay.",
-        "<{user}@{remote}>",
-        _M_TO,
-    ),
-    Trick(
-        "smtp_relay2.nasl #2",
-        "maps-02-random-subdomain-sender",
-        "Sender in a random subdomain of the relay target (label fixed here), remote recipient.",
-        "<nessus@rand0m.{remote}>",
-        _M_TO,
-    ),
-    Trick(
-        "smtp_relay2.nasl #3",
-        "maps-03-localhost-sender",
-        "Sender forged at localhost, to a remote recipient.",
-        "<nessus@localhost>",
-        _M_TO,
-    ),
-    Trick(
-        "smtp_relay2.nasl #4",
-        "maps-04-unqualified-sender",
-        "Sender with no domain (the server may add its own), to a remote recipient.",
-        "<nessus>",
-        _M_TO,
-    ),
-    Trick(
-        "smtp_relay2.nasl #5",
-        "maps-05-null-sender",
-        "Null reverse path (as in a bounce) to a remote recipient.",
-        "<>",
-        _M_TO,
-    ),
-    Trick(
-        "smtp_relay2.nasl #6",
-        "maps-06-null-sender-again",
-        "Null reverse path to a remote recipient again: the plugin lists this pair twice.",
-        "<>",
-        _M_TO,
-    ),
-    Trick(
-        "smtp_relay2.nasl #7",
-        "maps-07-host-sender",
-        "Sender forged in the server's own name, to a remote recipient.",
-        _M_FROM_HOST,
-        _M_TO,
-    ),
-    Trick(
-        "smtp_relay2.nasl #8",
-        "maps-08-literal-sender",
-        "Sender forged at the server's address literal, to a remote recipient.",
-        "<nessus@[{ip}]>",
-        _M_TO,
-    ),
-    Trick(
-        "smtp_relay2.nasl #9",
-        "maps-09-percent-hack-host",
-        "Percent hack: remote address in the local part, addressed to the server's name.",
-        _M_FROM_HOST,
-        "<{user}%{remote}@{local}>",
-    ),
-    Trick(
-        "smtp_relay2.nasl #10",
-        "maps-10-percent-hack-literal",
-        "Percent hack: remote address in the local part, addressed to the server's literal.",
-        _M_FROM_HOST,
-        "<{user}%{remote}@[{ip}]>",
-    ),
-    Trick(
-        "smtp_relay2.nasl #11",
-        "maps-11-double-at-host",
-        "Two at signs: remote address followed by the server's name.",
-        _M_FROM_HOST,
-        "<{user}@{remote}@{local}>",
-    ),
-    Trick(
-        "smtp_relay2.nasl #12",
-        "maps-12-quoted-address-literal",
-        "Quoted remote address as the local part at the server's literal.",
-        _M_FROM_HOST,
-        '<"{user}@{remote}"@[{ip}]>',
-    ),
-    Trick(
-        "smtp_relay2.nasl #13",
-        "maps-13-double-at-literal",
-        "Two at signs: remote address followed by the server's literal.",
-        _M_FROM_HOST,
-        "<{user}@{remote}@[{ip}]>",
-    ),
-    Trick(
-        "smtp_relay2.nasl #14",
-        "maps-14-source-route-host",
-        "RFC 821 source route through the server's name, sender at the server's literal.",
-        "<nessus@[{ip}]>",
-        "<@{local}:{user}@{remote}>",
-    ),
-    Trick(
-        "smtp_relay2.nasl #15",
-        "maps-15-source-route-literal",
-        "RFC 821 source route through the server's literal to the remote address.",
-        _M_FROM_HOST,
-        "<@[{ip}]:{user}@{remote}>",
-    ),
-    Trick(
-        "smtp_relay2.nasl #16",
-        "maps-16-bang-path-literal",
-        "UUCP bang path to the remote host, addressed to the server's literal.",
-        _M_FROM_HOST,
-        "<{remote}!{user}@[{ip}]>",
-    ),
-    Trick(
-        "smtp_relay2.nasl #17",
-        "maps-17-postmaster-sender",
-        "Sender forged as the server's postmaster, to a remote recipient.",
-        "<postmaster@{local}>",
-        _M_TO,
-    ),
+_TOP_KEYS = ("forms", "routes", "layers", "group")
+_LAYER_KEYS = ("type", "domain")
+_GROUP_KEYS = ("id", "source", "sender", "recipient", "inner", "trick")
+_TRICK_KEYS = (
+    "name",
+    "description",
+    "source",
+    "sender",
+    "route",
+    "recipient",
+    "inner",
+    "layers",
+    "mangle",
 )
+_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_TYPE = re.compile(r"[A-Za-z0-9]{1,9}")
 
-# ---------------------------------------------------------------------------
-# The abuse.net relay tester (www.abuse.net/relay.html): 17 pairs, sender mailbox
-# "spamtest", recipient mailbox ("relaytest", later "securitytest") {user}, relay target
-# {remote} (abuse.net itself), the tested host {local}.  Tests 1-5 vary the sender (they
-# are the five tests KB Q304897 walks through); tests 6-17 send from the server's literal
-# and vary the recipient, ending with the bang path addressed to the server's name.  The
-# recipient forms of tests 6-16 follow the order of nmap's smtp-open-relay list, whose
-# first version used the same spamtest / relaytest mailboxes.
 
-_A_FROM_LITERAL = "<spamtest@[{ip}]>"
-_A_TO = "<{user}@{remote}>"
+class _Bad(Exception):
+    """Internal: a bad value of *key*; the caller says in which entry."""
 
-ABUSE_NET: tuple[Trick, ...] = (
-    Trick(
-        "abuse.net relay test #1",
-        "abuse-01-remote-sender",
-        "Remote sender to a remote recipient: the plain third-party relay.",
-        "<spamtest@{remote}>",
-        _A_TO,
-    ),
-    Trick(
-        "abuse.net relay test #2",
-        "abuse-02-unqualified-sender",
-        "Sender with no domain (the server may add its own), to a remote recipient.",
-        "<spamtest>",
-        _A_TO,
-    ),
-    Trick(
-        "abuse.net relay test #3",
-        "abuse-03-null-sender",
-        "Null reverse path (as in a bounce) to a remote recipient.",
-        "<>",
-        _A_TO,
-    ),
-    Trick(
-        "abuse.net relay test #4",
-        "abuse-04-local-sender",
-        "Sender forged in the server's own domain, to a remote recipient.",
-        "<spamtest@{local}>",
-        _A_TO,
-    ),
-    Trick(
-        "abuse.net relay test #5",
-        "abuse-05-literal-sender",
-        "Sender forged at the server's address literal, to a remote recipient.",
-        _A_FROM_LITERAL,
-        _A_TO,
-    ),
-    Trick(
-        "abuse.net relay test #6",
-        "abuse-06-percent-hack-literal",
-        "Percent hack: remote address in the local part, addressed to the server's literal.",
-        _A_FROM_LITERAL,
-        "<{user}%{remote}@[{ip}]>",
-    ),
-    Trick(
-        "abuse.net relay test #7",
-        "abuse-07-percent-hack-host",
-        "Percent hack: remote address in the local part, addressed to the server's name.",
-        _A_FROM_LITERAL,
-        "<{user}%{remote}@{local}>",
-    ),
-    Trick(
-        "abuse.net relay test #8",
-        "abuse-08-quoted-address",
-        "Whole remote address quoted as a local part with no domain.",
-        _A_FROM_LITERAL,
-        '<"{user}@{remote}">',
-    ),
-    Trick(
-        "abuse.net relay test #9",
-        "abuse-09-quoted-percent",
-        "Quoted percent-hack local part with no domain.",
-        _A_FROM_LITERAL,
-        '<"{user}%{remote}">',
-    ),
-    Trick(
-        "abuse.net relay test #10",
-        "abuse-10-double-at-literal",
-        "Two at signs: remote address followed by the server's literal.",
-        _A_FROM_LITERAL,
-        "<{user}@{remote}@[{ip}]>",
-    ),
-    Trick(
-        "abuse.net relay test #11",
-        "abuse-11-quoted-address-literal",
-        "Quoted remote address as the local part at the server's literal.",
-        _A_FROM_LITERAL,
-        '<"{user}@{remote}"@[{ip}]>',
-    ),
-    Trick(
-        "abuse.net relay test #12",
-        "abuse-12-double-at-host",
-        "Two at signs: remote address followed by the server's name.",
-        _A_FROM_LITERAL,
-        "<{user}@{remote}@{local}>",
-    ),
-    Trick(
-        "abuse.net relay test #13",
-        "abuse-13-source-route-literal",
-        "RFC 821 source route through the server's literal to the remote address.",
-        _A_FROM_LITERAL,
-        "<@[{ip}]:{user}@{remote}>",
-    ),
-    Trick(
-        "abuse.net relay test #14",
-        "abuse-14-source-route-host",
-        "RFC 821 source route through the server's name to the remote address.",
-        _A_FROM_LITERAL,
-        "<@{local}:{user}@{remote}>",
-    ),
-    Trick(
-        "abuse.net relay test #15",
-        "abuse-15-bang-path",
-        "UUCP bang path to the remote host with no domain.",
-        _A_FROM_LITERAL,
-        "<{remote}!{user}>",
-    ),
-    Trick(
-        "abuse.net relay test #16",
-        "abuse-16-bang-path-literal",
-        "UUCP bang path to the remote host, addressed to the server's literal.",
-        _A_FROM_LITERAL,
-        "<{remote}!{user}@[{ip}]>",
-    ),
-    Trick(
-        "abuse.net relay test #17",
-        "abuse-17-bang-path-host",
-        "UUCP bang path to the remote host, addressed to the server's name.",
-        _A_FROM_LITERAL,
-        "<{remote}!{user}@{local}>",
-    ),
-)
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(problem)
+        self.key = key
+        self.problem = problem
 
-# ---------------------------------------------------------------------------
-# Encapsulated-address tricks against the Internet Mail Service.  The address is built
-# with encode(); only the mangled forms are altered by hand afterwards.
 
-_E_FROM = "<spamtest@{remote}>"
-_E_TO = "<{imcea}>"
-_E_INNER = "{user}@{remote}"
-_SMTP = Layer("SMTP")
+def _text(table: Mapping[str, Any], key: str) -> str:
+    value = table[key]
+    if not isinstance(value, str) or not value.strip():
+        raise _Bad(key, f"expected a non-empty string, got {value!r}")
+    if "\n" in value:
+        raise _Bad(key, "expected one line")
+    return value
 
-ENCAPSULATED: tuple[Trick, ...] = (
-    Trick(
-        "KB Q237927 / MS99-027",
-        "imcea-smtp",
-        "Encapsulated SMTP one-off of the remote address at the server's domain.",
-        _E_FROM,
-        _E_TO,
-        _E_INNER,
-        (_SMTP,),
-    ),
-    Trick(
-        "KB Q271575",
-        "imcea-smtp-lower-prefix",
-        "The same one-off with a lower-case imceasmtp- prefix, which the IMS prefix check misses.",
-        _E_FROM,
-        _E_TO,
-        _E_INNER,
-        (_SMTP,),
-        Mangle.LOWER_PREFIX,
-    ),
-    Trick(
-        "Outlook mailto: one-off (IMCEAMAILTO)",
-        "imcea-mailto",
-        "Encapsulated MAILTO one-off of the remote address at the server's domain.",
-        _E_FROM,
-        _E_TO,
-        _E_INNER,
-        (Layer("MAILTO"),),
-    ),
-    Trick(
-        "KB Q189492",
-        "imcea-smtp-lower-hex",
-        "Encapsulated SMTP one-off written with lower-case hex escapes (+40, +2e).",
-        _E_FROM,
-        _E_TO,
-        _E_INNER,
-        (_SMTP,),
-        Mangle.LOWER_HEX,
-    ),
-    Trick(
-        "KB Q237927 / MS99-027, nested",
-        "imcea-smtp-nested-2",
-        "A one-off of a one-off: the remote address encapsulated twice.",
-        _E_FROM,
-        _E_TO,
-        _E_INNER,
-        (_SMTP, _SMTP),
-    ),
-    Trick(
-        "KB Q237927 / MS99-027, nested",
-        "imcea-smtp-nested-3",
-        "The remote address encapsulated three times, the deepest nesting still decided.",
-        _E_FROM,
-        _E_TO,
-        _E_INNER,
-        (_SMTP, _SMTP, _SMTP),
-    ),
-    Trick(
-        "KB Q237927 / MS99-027, nested",
-        "imcea-smtp-nested-4",
-        "The remote address encapsulated four times, past the nesting bound.",
-        _E_FROM,
-        _E_TO,
-        _E_INNER,
-        (_SMTP, _SMTP, _SMTP, _SMTP),
-    ),
-    Trick(
-        "KB Q237927 + KB Q244346",
-        "imcea-smtp-percent-hack",
-        "Encapsulated SMTP one-off whose inner address is a percent hack through the server.",
-        _E_FROM,
-        _E_TO,
-        "{user}%{remote}@{local}",
-        (_SMTP,),
-    ),
-    Trick(
-        "KB Q237927 + KB Q193316",
-        "imcea-smtp-literal",
-        "Encapsulated SMTP one-off addressed to the server's address literal.",
-        _E_FROM,
-        _E_TO,
-        _E_INNER,
-        (Layer("SMTP", "[{ip}]"),),
-    ),
-    Trick(
-        "KB Q245045",
-        "imcea-ex-smtp-payload",
-        "IMCEAEX- address carrying the remote SMTP address instead of a legacy Exchange DN.",
-        _E_FROM,
-        _E_TO,
-        _E_INNER,
-        (Layer("EX"),),
-    ),
-    Trick(
-        "Outlook unresolved recipient (IMCEAINVALID)",
-        "imcea-invalid",
-        "IMCEAINVALID- address (an unresolved Outlook recipient) of the remote address.",
-        _E_FROM,
-        _E_TO,
-        _E_INNER,
-        (Layer("INVALID"),),
-    ),
-    Trick(
-        "MS-OXCMAIL 2.1.3.1.8",
-        "imcea-smtp-bad-escape",
-        "Encapsulated SMTP one-off whose '@' escape is retyped +4O (letter O): not decodable.",
-        _E_FROM,
-        _E_TO,
-        _E_INNER,
-        (_SMTP,),
-        Mangle.BAD_ESCAPE,
-    ),
-)
 
-BATTERY: tuple[Trick, ...] = NMAP + MAPS + ABUSE_NET + ENCAPSULATED
+def _template(table: Mapping[str, Any], key: str, allowed: Sequence[str]) -> str:
+    """*table*[*key*]: a ``str.format`` template using only the *allowed* placeholders."""
+    value = _text(table, key)
+    try:
+        fields = [
+            (name, spec, conversion)
+            for _, name, spec, conversion in string.Formatter().parse(value)
+            if name is not None
+        ]
+    except ValueError as exc:
+        raise _Bad(key, f"{value!r} is not a template: {exc}") from None
+    for name, spec, conversion in fields:
+        if name not in allowed or spec or conversion:
+            raise _Bad(
+                key,
+                f"{value!r}: {{{name}}} is not a placeholder here "
+                f"(expected {', '.join('{' + a + '}' for a in allowed)})",
+            )
+    return value
+
+
+def _check_keys(table: Mapping[str, Any], allowed: Sequence[str]) -> None:
+    for key in table:
+        if key not in allowed:
+            raise _Bad(str(key), f"unknown key (expected one of {', '.join(allowed)})")
+
+
+def _table(value: object, key: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _Bad(key, f"expected a table, got {value!r}")
+    return value
+
+
+def _named(vocabulary: Mapping[str, object], what: str, table: Mapping[str, Any], key: str) -> str:
+    """*table*[*key*]: the name of an entry of *vocabulary* (a form, route or layer)."""
+    value = table[key]
+    if not isinstance(value, str) or value not in vocabulary:
+        import difflib
+
+        close = difflib.get_close_matches(str(value), list(vocabulary), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"one of {', '.join(vocabulary)}"
+        raise _Bad(key, f"{value!r} is not a {what} ({hint})")
+    return value
+
+
+def load_battery(path: str | os.PathLike[str] | None = None) -> Battery:
+    """Read and check battery data: the file at *path*, by default the package's own.
+
+    Raises :class:`BatteryError` naming the file, the entry (``group 2 'maps': trick 5
+    'maps-05-null-sender'``) and the key.
+    """
+    import tomllib
+
+    if path is None:
+        resource = resources.files("imcea").joinpath("battery.toml")
+        source, reader = str(resource), resource.read_bytes
+    else:
+        source, reader = os.fspath(path), Path(path).read_bytes
+    try:
+        data = tomllib.loads(reader().decode("utf-8"))
+    except OSError as exc:
+        raise BatteryError(f"{source}: cannot read the battery: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise BatteryError(f"{source}: not valid UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BatteryError(f"{source}: not valid TOML: {exc}") from None
+    return _parse(data, source)
+
+
+def _parse(data: Mapping[str, Any], source: str) -> Battery:
+    def fail(where: str, bad: _Bad) -> BatteryError:
+        return BatteryError(f"{source}: {where}{bad.key}: {bad.problem}")
+
+    try:
+        _check_keys(data, _TOP_KEYS)
+        for key in _TOP_KEYS:
+            if key not in data:
+                raise _Bad(key, "missing")
+        forms_table = _table(data["forms"], "forms")
+        routes_table = _table(data["routes"], "routes")
+        layers_table = _table(data["layers"], "layers")
+        groups = data["group"]
+        if not isinstance(groups, list) or not groups:
+            raise _Bad("group", "expected [[group]] tables")
+    except _Bad as bad:
+        raise fail("", bad) from None
+
+    try:
+        forms = {str(k): _template(forms_table, k, _FORM_VALUES) for k in forms_table}
+    except _Bad as bad:
+        raise fail("forms: ", bad) from None
+    try:
+        routes = {str(k): _template(routes_table, k, _TRICK_VALUES) for k in routes_table}
+    except _Bad as bad:
+        raise fail("routes: ", bad) from None
+    layers: dict[str, Layer] = {}
+    for name, entry in layers_table.items():
+        try:
+            layer = _table(entry, str(name))
+        except _Bad as bad:
+            raise fail("layers: ", bad) from None
+        try:
+            _check_keys(layer, _LAYER_KEYS)
+            if "type" not in layer:
+                raise _Bad("type", "missing")
+            addrtype = _text(layer, "type")
+            if not _TYPE.fullmatch(addrtype):
+                raise _Bad("type", f"{addrtype!r} is not 1-9 ASCII letters or digits")
+            domain = _template(layer, "domain", _TRICK_VALUES) if "domain" in layer else None
+        except _Bad as bad:
+            raise fail(f"layers: {name}: ", bad) from None
+        layers[str(name)] = Layer(addrtype) if domain is None else Layer(addrtype, domain)
+
+    vocabulary = _Vocabulary(forms, routes, layers)
+    expanded: dict[str, tuple[Trick, ...]] = {}
+    names: dict[str, str] = {}
+    for number, group in enumerate(groups, 1):
+        shown = group.get("id") if isinstance(group, Mapping) else None
+        where = f"group {number}" + (f" {shown!r}" if isinstance(shown, str) else "") + ": "
+        try:
+            table = _table(group, "group")
+            _check_keys(table, _GROUP_KEYS)
+            for key in ("id", "trick"):
+                if key not in table:
+                    raise _Bad(key, "missing")
+            ident = _text(table, "id")
+            if ident in expanded:
+                raise _Bad("id", f"{ident!r} is already the id of a group")
+            defaults = vocabulary.defaults(table)
+            entries = table["trick"]
+            if not isinstance(entries, list) or not entries:
+                raise _Bad("trick", "expected [[group.trick]] tables")
+        except _Bad as bad:
+            raise fail(where, bad) from None
+        members: list[Trick] = []
+        for position, entry in enumerate(entries, 1):
+            written = entry.get("name") if isinstance(entry, Mapping) else None
+            at = f"trick {position}" + (f" {written!r}" if isinstance(written, str) else "") + ": "
+            try:
+                trick = vocabulary.trick(_table(entry, "trick"), defaults, position)
+                if trick.name in names:
+                    raise _Bad("name", f"{trick.name!r} is already a trick of {names[trick.name]}")
+            except _Bad as bad:
+                raise fail(where + at, bad) from None
+            names[trick.name] = f"group {ident!r}"
+            members.append(trick)
+        expanded[ident] = tuple(members)
+    return Battery(
+        source,
+        MappingProxyType(forms),
+        MappingProxyType(routes),
+        MappingProxyType(layers),
+        MappingProxyType(expanded),
+    )
+
+
+@attrs.frozen
+class _Vocabulary:
+    """The checked forms, routes and layers, with which the tricks are expanded."""
+
+    forms: dict[str, str]
+    routes: dict[str, str]
+    layers: dict[str, Layer]
+
+    def defaults(self, group: Mapping[str, Any]) -> dict[str, str]:
+        """The group's checked defaults: its source template, sender, recipient, inner."""
+        out: dict[str, str] = {}
+        if "source" in group:
+            out["source"] = _template(group, "source", _SOURCE_VALUES)
+        if "sender" in group:
+            out["sender"] = _template(group, "sender", _TRICK_VALUES)
+        for key in ("recipient", "inner"):
+            if key in group:
+                out[key] = self.form(group, key)
+        return out
+
+    def form(self, table: Mapping[str, Any], key: str) -> str:
+        """*table*[*key*]: the name of a form that a trick can render."""
+        name = _named(self.forms, "form", table, key)
+        if "{other}" in self.forms[name]:
+            raise _Bad(key, f"form {name!r} uses {{other}}, which a trick cannot fill")
+        return name
+
+    def trick(self, entry: Mapping[str, Any], defaults: Mapping[str, str], position: int) -> Trick:
+        """One trick entry, with the group's *defaults*, as a :class:`Trick`."""
+        _check_keys(entry, _TRICK_KEYS)
+        merged = {**defaults, **entry}
+        for key in ("name", "description"):
+            if key not in entry:
+                raise _Bad(key, "missing")
+        for key in ("source", "sender"):
+            if key not in merged:
+                raise _Bad(key, "missing (and the group gives no default)")
+        name = _text(entry, "name")
+        if not _NAME.fullmatch(name):
+            raise _Bad("name", f"{name!r} is not lower-case words joined by '-'")
+        description = _text(entry, "description")
+        if "source" in entry:
+            source = _text(entry, "source")
+        else:
+            source = defaults["source"].format(number=position)
+        sender = _template(merged, "sender", _TRICK_VALUES)
+        if "layers" not in entry:
+            for key in ("inner", "mangle"):
+                if key in entry:
+                    raise _Bad(key, "only an encapsulated trick (one with layers) has one")
+            if "recipient" not in merged:
+                raise _Bad("recipient", "missing (and the group gives no default)")
+            path = self.forms[self.form(merged, "recipient")]
+            if "route" in entry:
+                path = f"{self.routes[_named(self.routes, 'route', entry, 'route')]}:{path}"
+            return Trick(source, name, description, sender, f"<{path}>")
+        for key in ("recipient", "route"):
+            if key in entry:
+                raise _Bad(key, "an encapsulated trick's recipient is <{imcea}>: leave it out")
+        if "inner" not in merged:
+            raise _Bad("inner", "missing (and the group gives no default)")
+        inner = self.forms[self.form(merged, "inner")]
+        names = entry["layers"]
+        if not isinstance(names, list) or not names:
+            raise _Bad("layers", f"expected a non-empty list of layer names, got {names!r}")
+        layers = tuple(
+            self.layers[_named(self.layers, "layer", {"layers": n}, "layers")] for n in names
+        )
+        how = None
+        if "mangle" in entry:
+            value = entry["mangle"]
+            try:
+                how = Mangle(value)
+            except ValueError:
+                choices = ", ".join(m.value for m in Mangle)
+                raise _Bad("mangle", f"{value!r} is not one of {choices}") from None
+        return Trick(source, name, description, sender, "<{imcea}>", inner, layers, how)
+
+
+_DATA = load_battery()
+
+#: The recipient forms of the relay tests, bare (no angle brackets), by name.
+FORMS: Mapping[str, str] = _DATA.forms
+#: RFC 821 source routes, put before a form as in ``<@route:form>``, by name.
+ROUTES: Mapping[str, str] = _DATA.routes
+#: The encapsulations the tricks apply, by name.
+LAYERS: Mapping[str, Layer] = _DATA.layers
+
+NMAP: tuple[Trick, ...] = _DATA.group("nmap")
+MAPS: tuple[Trick, ...] = _DATA.group("maps")
+ABUSE_NET: tuple[Trick, ...] = _DATA.group("abuse-net")
+ENCAPSULATED: tuple[Trick, ...] = _DATA.group("encapsulated")
+BATTERY: tuple[Trick, ...] = _DATA.tricks
 
 
 def tricks(

@@ -15,20 +15,27 @@ one SMTP transaction (client, recipient) and what the IMS must do with it::
     action = "return"                  # deliver, reroute or return (required)
     reason = "relay_denied"            # optional: an imcea.Reason value
     reply = "550 Relaying is prohibited"   # optional: the RCPT reply
+    ndr = false                        # optional: the NDR diagnostic, or false for none
+    resolved = false                   # optional: where it goes, or false for nowhere
+    next_hop = false                   # optional: the relay's next hop, or false for none
 
 Instead of ``settings = "FILE"`` the settings may be an inline ``[settings]`` table of
 the settings-file shape (DESIGN §3), whose ``directory`` file name is then relative to
 the case file too; with no ``settings`` at all the built-in defaults apply.
 
-``reply`` is compared exactly, except that a reply ending with ``...`` matches every
-reply that starts with the text before the dots (``reply = "250 OK..."``).  A case
-passes when the action, and the reason and reply where given, are those decided.
+``reply`` and ``ndr`` are compared exactly, except that a text ending with ``...``
+matches every text that starts with the one before the dots (``reply = "250 OK..."``);
+``resolved`` (the address delivered or relayed to) and ``next_hop`` (the host relayed
+to) are compared exactly.  ``false`` for ``ndr``, ``resolved`` or ``next_hop`` expects
+the decision to have none (DESIGN §2.4: a returned recipient has no ``resolved``, only a
+relayed one has a ``next_hop``).  A case passes when the action, and each of the other
+expectations given, are those decided.
 
 Everything is checked once, when the file is read: unknown keys, wrong types, bad IP
-addresses, unknown actions and reasons, and a reason that cannot go with the action
-(it could never pass).  Errors are :class:`CaseFileError`, a
-:class:`~imcea.errors.SettingsError` whose message names the file, the case (counted
-from 1, with its name when it has one) and the key::
+addresses, unknown actions and reasons, and a reason, an NDR, a resolved address or a
+next hop that cannot go with the action (the case could never pass).  Errors are
+:class:`CaseFileError`, a :class:`~imcea.errors.SettingsError` whose message names the
+file, the case (counted from 1, with its name when it has one) and the key::
 
     policy.toml: case 3 'outsider relays': action: 'relay' is not one of deliver, reroute, return
 
@@ -43,7 +50,7 @@ import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path as FilePath
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import attrs
 
@@ -57,9 +64,11 @@ if TYPE_CHECKING:  # the command-line parts import what they need when they run
     import argparse
 
 __all__ = [
+    "OUTCOME_KEYS",
     "Case",
     "CaseFile",
     "CaseFileError",
+    "Expectation",
     "Expected",
     "Outcome",
     "load_cases",
@@ -103,12 +112,26 @@ _CASE_KEYS = (
     "authenticated",
     "ip",
     "name",
+    "ndr",
+    "next_hop",
     "reason",
     "recipient",
     "reply",
+    "resolved",
     "sender",
     "server_ip",
 )
+
+#: The optional expectations about where a recipient goes, in the order they are shown.
+OUTCOME_KEYS = ("ndr", "resolved", "next_hop")
+
+#: For each action, whether its decisions always (True) or never (False) carry an NDR, a
+#: resolved address and a next hop (DESIGN §2.4); None: it depends on the reason.
+_CARRIES: dict[Action, dict[str, bool | None]] = {
+    Action.DELIVER: {"ndr": False, "resolved": True, "next_hop": False},
+    Action.REROUTE: {"ndr": False, "resolved": True, "next_hop": True},
+    Action.RETURN: {"ndr": None, "resolved": False, "next_hop": False},
+}
 _REQUIRED = ("ip", "recipient", "action")
 
 
@@ -157,27 +180,57 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+#: What an expectation of ``ndr``, ``resolved`` or ``next_hop`` holds: ``None`` when the
+#: case does not say, ``False`` when the decision must have none, else the text.
+Expectation = str | Literal[False] | None
+
+
+def _text_matches(expected: str, actual: str, *, prefix: bool) -> bool:
+    """Whether *actual* is *expected*, or starts with it when it ends with ``...``."""
+    if prefix and expected.endswith(PREFIX_MARK):
+        return actual.startswith(expected[: -len(PREFIX_MARK)])
+    return actual == expected
+
+
+def _shown(value: str | None) -> str:
+    """An optional decision field as a failure report shows it."""
+    return "(none)" if value is None else repr(value)
+
+
 @attrs.frozen
 class Expected:
-    """What a case expects: an action and, optionally, a reason and a reply.
+    """What a case expects: an action and, optionally, a reason, a reply, an NDR, the
+    resolved address and the next hop.
 
-    ``reply`` ending with ``...`` is a prefix (see the module documentation).
+    ``reply`` and ``ndr`` ending with ``...`` are prefixes (see the module
+    documentation); ``ndr``, ``resolved`` and ``next_hop`` are ``False`` when the
+    decision must have none, ``None`` when the case does not say.
     """
 
     action: Action
     reason: Reason | None = None
     reply: str | None = None
+    ndr: Expectation = None
+    resolved: Expectation = None
+    next_hop: Expectation = None
 
     def reply_matches(self, reply: str) -> bool:
         """Whether *reply* is the expected one (always true when no reply is expected)."""
-        if self.reply is None:
+        return self.reply is None or _text_matches(self.reply, reply, prefix=True)
+
+    def matches(self, key: str, actual: str | None) -> bool:
+        """Whether *actual* is what the case expects for *key* (one of ``ndr``,
+        ``resolved`` and ``next_hop``); always true when it does not say."""
+        expected: Expectation = getattr(self, key)
+        if expected is None:
             return True
-        if self.reply.endswith(PREFIX_MARK):
-            return reply.startswith(self.reply[: -len(PREFIX_MARK)])
-        return reply == self.reply
+        if expected is False or actual is None:
+            return expected is False and actual is None
+        return _text_matches(expected, actual, prefix=key == "ndr")
 
     def mismatches(self, decision: Decision) -> tuple[str, ...]:
-        """The keys (``action``, ``reason``, ``reply``) on which *decision* differs."""
+        """The keys (``action``, ``reason``, ``reply``, ``ndr``, ``resolved``,
+        ``next_hop``) on which *decision* differs."""
         keys: list[str] = []
         if decision.action is not self.action:
             keys.append("action")
@@ -185,7 +238,12 @@ class Expected:
             keys.append("reason")
         if not self.reply_matches(decision.reply):
             keys.append("reply")
+        keys += [key for key in OUTCOME_KEYS if not self.matches(key, getattr(decision, key))]
         return tuple(keys)
+
+    def given(self) -> tuple[str, ...]:
+        """The keys of :data:`OUTCOME_KEYS` that the case says something about."""
+        return tuple(key for key in OUTCOME_KEYS if getattr(self, key) is not None)
 
     def __str__(self) -> str:
         text = self.action.value
@@ -193,6 +251,9 @@ class Expected:
             text += f" {self.reason.value}"
         if self.reply is not None:
             text += f" {self.reply!r}"
+        for key in self.given():
+            value: Expectation = getattr(self, key)
+            text += f" {key}={_shown(value or None)}"
         return text
 
 
@@ -261,10 +322,13 @@ class Outcome:
         return _one_line(self.actual.detail)
 
     def got(self) -> str:
-        """The decision in the shape of :class:`Expected` (the reply when one is expected)."""
+        """The decision in the shape of :class:`Expected`: the reply, NDR, resolved address
+        and next hop when the case expects them."""
         text = f"{self.actual.action.value} {self.actual.reason.value}"
         if self.expected.reply is not None:
             text += f" {self.actual.reply!r}"
+        for key in self.expected.given():
+            text += f" {key}={_shown(getattr(self.actual, key))}"
         return text
 
     def summary(self) -> str:
@@ -426,12 +490,13 @@ def _check_case(entry: Mapping[str, Any], number: int) -> Case:
     reply = None if "reply" not in entry else _string(entry["reply"], "reply")
     if reply is not None and not reply.strip():
         raise _Bad("reply", "empty: leave the key out to accept any reply")
+    ndr, resolved, next_hop = (_expectation(entry, key, action) for key in OUTCOME_KEYS)
     return Case(
         number,
         name.strip(),
         ip,
         recipient,
-        Expected(action, reason, reply),
+        Expected(action, reason, reply, ndr, resolved, next_hop),
         authenticated,
         server_ip,
         sender,
@@ -441,6 +506,23 @@ def _check_case(entry: Mapping[str, Any], number: int) -> Case:
 def _string(value: object, key: str) -> str:
     if not isinstance(value, str):
         raise _Bad(key, f"expected a string, got {value!r}")
+    return value
+
+
+def _expectation(entry: Mapping[str, Any], key: str, action: Action) -> Expectation:
+    """The case's ``ndr``, ``resolved`` or ``next_hop``: a text, false for none, or not given."""
+    if key not in entry:
+        return None
+    value = entry[key]
+    if value is not False and not isinstance(value, str):
+        raise _Bad(key, f"expected a string, or false for none, got {value!r}")
+    if isinstance(value, str) and not value.strip():
+        raise _Bad(key, "empty: write false for none, or leave the key out to accept any")
+    carries = _CARRIES[action][key]
+    if carries is not None and carries is not (value is not False):
+        shown = "false" if value is False else repr(value)
+        has = "always has one" if carries else "never has one"
+        raise _Bad(key, f"{shown}: a decision to {action.value} {has}: the case could never pass")
     return value
 
 
@@ -501,6 +583,7 @@ def _record(source: str, outcome: Outcome) -> dict[str, Any]:
             "action": expected.action.value,
             "reason": None if expected.reason is None else expected.reason.value,
             "reply": expected.reply,
+            **{key: getattr(expected, key) for key in OUTCOME_KEYS},
         },
         "actual": {
             "action": actual.action.value,

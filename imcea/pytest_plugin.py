@@ -3,7 +3,8 @@
 Every file named ``imcea_*.toml`` is collected, and each of its ``[[case]]`` entries is
 one test item, named after the case: ``imcea_policy.toml::outsider relays``.  A failing
 case reports the client and the envelope, the expected and the actual action, reason
-and reply side by side, and the rule that fired (the decision's detail).  A file that
+and reply side by side (and the NDR, resolved address and next hop when the case
+expects them), and the rule that fired (the decision's detail).  A file that
 cannot be read or has a bad case is a collection error whose message names the file,
 the case and the key.
 
@@ -20,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from .cases import Case, CaseFile, CaseFileError, Outcome, load_cases
+from .cases import Case, CaseFile, CaseFileError, Expectation, Outcome, load_cases
 from .settings import Settings
 
 __all__ = ["CaseFailed", "CaseItem", "PolicyFile", "is_case_file", "pytest_collect_file"]
@@ -132,6 +133,16 @@ def failure_report(outcome: Outcome) -> str:
         ),
         ("reply", "(any)" if expected.reply is None else expected.reply, actual.reply),
     ]
+    given = expected.given()
+    for key in given:
+        expectation: Expectation = getattr(expected, key)
+        rows.append(
+            (
+                key,
+                "(none)" if expectation is False else str(expectation),
+                _optional(getattr(actual, key)),
+            )
+        )
     width0 = max(len(r[0]) for r in rows)
     width1 = max(len(r[1]) for r in rows)
     lines = [
@@ -144,8 +155,13 @@ def failure_report(outcome: Outcome) -> str:
         mark = "!" if key in outcome.mismatches else " "
         lines.append(f"{mark} {key:<{width0}}  {want:<{width1}}  {got}".rstrip())
     lines += ["", f"  rule: {outcome.explanation}"]
-    if actual.ndr is not None:
+    if actual.ndr is not None and "ndr" not in given:
         lines.append(f"  NDR: {actual.ndr}")
-    if actual.next_hop is not None:
+    if actual.next_hop is not None and not {"resolved", "next_hop"} & set(given):
         lines.append(f"  relayed to {actual.resolved} via {actual.next_hop}")
     return "\n".join(lines)
+
+
+def _optional(value: str | None) -> str:
+    """An optional field of a decision as the report shows it."""
+    return "(none)" if value is None else value

@@ -39,6 +39,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "(or pip install 'imcea[test]')"
     ) from exc
 
+from .battery import FORMS, LAYERS, ROUTES, Mangle, literal_text, mangle
 from .codec import encode
 from .domains import DomainError, normalise_domain
 from .errors import EncodeError, Error
@@ -92,9 +93,7 @@ _HOSTNAMES = st.one_of(
 
 def _literal(ip: IPAddress) -> str:
     """The address literal of *ip* (``[192.0.2.1]``, ``[IPv6:2001:db8::1]``)."""
-    if ip.version == 6:
-        return f"[IPv6:{ip.compressed}]"
-    return f"[{ip}]"
+    return f"[{literal_text(ip)}]"
 
 
 _USERS = st.one_of(
@@ -180,24 +179,6 @@ _PAYLOADS: dict[str, st.SearchStrategy[str]] = {
 
 
 _ENCAPSULATION_DOMAINS = st.one_of(_HOSTNAMES, st.ip_addresses().map(_literal), st.just("*"))
-_HEX_ESCAPE = re.compile(r"\+([0-9A-F]{2})")
-
-
-def _lower_hex(address: str) -> str:
-    """Every ``+HH`` escape of the local part with lower-case hex digits."""
-    local, at, domain = address.rpartition("@")
-    return _HEX_ESCAPE.sub(lambda m: "+" + m.group(1).lower(), local) + at + domain
-
-
-def _prefix_case(address: str, how: str) -> str:
-    """The ``IMCEA`` + type prefix in lower, mixed or upper (``how``) case."""
-    dash = address.index("-")
-    head = address[:dash]
-    if how == "lower":
-        head = head.lower()
-    elif how == "mixed":
-        head = "".join(c.lower() if i % 2 else c.upper() for i, c in enumerate(head))
-    return head + address[dash:]
 
 
 def _slash_escaped(address: str) -> str:
@@ -246,9 +227,11 @@ def encapsulated_addresses(
         payload = draw(_PAYLOADS.get(addrtype.upper(), _ANY_TEXT))
         address = encode(addrtype, payload, draw(domain_strategy))
         if variants:
-            address = _prefix_case(address, draw(_PREFIX_CASES))
+            prefix = draw(_PREFIX_CASES)
+            if prefix is not None:
+                address = mangle(address, prefix)
             if draw(st.booleans()):
-                address = _lower_hex(address)
+                address = mangle(address, Mangle.LOWER_HEX)
             if draw(st.booleans()):
                 address = _slash_escaped(address)
         return address
@@ -257,32 +240,10 @@ def encapsulated_addresses(
 
 
 # ---------------------------------------------------------------------------
-# relay tricks
+# relay tricks: the vocabulary of the relay-test battery (imcea/battery.toml)
 
-# Recipient templates of the classic relay tests, as bare paths.  {user} is a mailbox,
-# {remote} the third-party domain, {local} one of ours, {ip} the server's address
-# literal, {other} a literal that is not the server's.
-_TEMPLATES = (
-    "{user}@{remote}",  # the plain third-party relay
-    "{user}@{local}",  # a local recipient, for contrast
-    "{user}@{ip}",  # the server's own address literal (KB Q193316)
-    "{user}@{other}",  # somebody else's address literal
-    "{user}%{remote}@{local}",  # the percent hack (KB Q244346)
-    "{user}%{remote}@{ip}",
-    "{user}%{remote}%{local}@{local}",
-    "{user}%{remote}",
-    '"{user}@{remote}"@{local}',  # quoted
-    '"{user}%{remote}"@{ip}',
-    '"{user}@{remote}"',
-    "{user}@{remote}@{local}",  # two at signs
-    "{user}\\@{remote}@{local}",  # an escaped at sign
-    "{remote}!{user}@{local}",  # bang paths
-    "{remote}!{user}@{ip}",
-    "{local}!{remote}!{user}@{local}",
-    "{remote}!{user}",
-)
-
-_ENCAPSULATING_TYPES = ("SMTP", "SMTP", "SMTP", "MAILTO", "EX", "INVALID")
+#: The encapsulating types of the battery's layers, SMTP (two layers) the most frequent.
+_ENCAPSULATING_TYPES = tuple(layer.addrtype for layer in LAYERS.values())
 
 
 def _quote(local: str) -> str:
@@ -299,25 +260,19 @@ def _dress(
     *,
     route: str | None,
     brackets: bool,
-    domain_case: str,
-    escapes: str,
-    prefix: str,
+    mangles: Sequence[Mangle | None],
 ) -> str:
-    """The outer form of a trick: case and escape variants, source route, brackets."""
-    if address.startswith("IMCEA"):
-        if prefix != "upper":
-            address = _prefix_case(address, prefix)
-        if escapes == "lower":
-            address = _lower_hex(address)
-        elif escapes == "bad" and "+40" in address:
-            address = address.replace("+40", "+4O", 1)  # a letter O: not an escape
-    local, at, domain = address.rpartition("@")
-    if at and not domain.startswith("["):
-        if domain_case == "upper":
-            domain = domain.upper()
-        elif domain_case == "dot":
-            domain += "."
-        address = local + at + domain
+    """The outer form of a trick: case and escape mangles, source route, brackets.
+
+    The prefix and escape mangles apply to an encapsulated address only (one with the
+    upper-case ``IMCEA`` prefix, before any of them).
+    """
+    encapsulated = address.startswith("IMCEA")
+    for how in mangles:
+        if how is None:
+            continue
+        if how in (Mangle.UPPER_DOMAIN, Mangle.TRAILING_DOT) or encapsulated:
+            address = mangle(address, how)
     if route is not None:
         address = f"{route}:{address}"
         brackets = True
@@ -335,15 +290,16 @@ def relay_tricks(
 
     Each value is one ``RCPT TO`` path aimed at a domain of *remote_domains* (or at an
     address literal that is not the server's) through a server that owns
-    *local_domains* and the address literals of *server_ips*: the
-    plain address, the percent hack, quoted local parts, two at signs, escaped at signs,
-    bang paths, address literals; these wrapped again (percent hack or quoting of a
-    whole address) and encapsulated with :func:`imcea.encode` (``SMTP``, ``MAILTO``,
-    ``EX``, ``INVALID``), from 0 to *max_depth* levels deep (the default, 4, is past
-    the IMS's bound of 3 levels of encapsulation);
-    and then the outer form varied: an RFC 821 source route, angle brackets, the domain
-    in upper case or with a trailing dot, the ``IMCEA`` prefix in lower or mixed case
-    (KB Q271575), lower-case hex, and a broken escape (``+4O``).
+    *local_domains* and the address literals of *server_ips*.  The vocabulary is the
+    relay-test battery's (:data:`imcea.battery.FORMS`, ``ROUTES``, ``LAYERS`` and
+    :class:`~imcea.battery.Mangle`): the plain address, the percent hack, quoted local
+    parts, two at signs, escaped at signs, bang paths, address literals; these wrapped
+    again (percent hack or quoting of a whole address) and encapsulated with
+    :func:`imcea.encode` (``SMTP``, ``MAILTO``, ``EX``, ``INVALID``), from 0 to
+    *max_depth* levels deep (the default, 4, is past the IMS's bound of 3 levels of
+    encapsulation); and then the outer form varied: an RFC 821 source route, angle
+    brackets, the domain in upper case or with a trailing dot, the ``IMCEA`` prefix in
+    lower or mixed case (KB Q271575), lower-case hex, and a broken escape (``+4O``).
     """
     local = _check_domains(local_domains, "local_domains", literals=False)
     remote = _check_domains(remote_domains, "remote_domains", literals=False)
@@ -356,26 +312,28 @@ def relay_tricks(
     if max_depth < 0:
         raise InvalidArgument(f"max_depth: expected 0 or more, got {max_depth!r}")
     local_names = st.sampled_from(local)
-    literals = st.sampled_from([_literal(ip) for ip in servers])
-    others = st.ip_addresses().filter(lambda ip: ip not in servers).map(_literal)
-    ours = st.one_of(local_names, literals)
+    literal_texts = st.sampled_from([literal_text(ip) for ip in servers])
+    ours = st.one_of(local_names, literal_texts.map("[{}]".format))
 
     base = st.builds(
         lambda template, user, remote_name, local_name, ip, other: template.format(
             user=user, remote=remote_name, local=local_name, ip=ip, other=other
         ),
-        st.sampled_from(_TEMPLATES),
+        st.sampled_from(list(FORMS.values())),
         _USERS,
         st.sampled_from(remote),
         local_names,
-        literals,
-        others,
+        literal_texts,
+        st.ip_addresses().filter(lambda ip: ip not in servers).map(literal_text),
     )
-
     routes = st.one_of(
         st.none(),
-        st.builds("@{}".format, ours),
-        st.builds("@{},@{}".format, literals, local_names),
+        st.builds(
+            lambda template, local_name, ip: template.format(local=local_name, ip=ip),
+            st.sampled_from(list(ROUTES.values())),
+            local_names,
+            literal_texts,
+        ),
     )
     wrappers = st.sampled_from(["encode", "encode", "encode", "percent", "quote"])
     encapsulating = st.sampled_from(_ENCAPSULATING_TYPES)
@@ -396,17 +354,15 @@ def relay_tricks(
             address,
             route=draw(routes),
             brackets=draw(st.booleans()),
-            domain_case=draw(_DOMAIN_CASES),
-            escapes=draw(_ESCAPES),
-            prefix=draw(_PREFIX_CASES),
+            mangles=[draw(_PREFIX_CASES), draw(_ESCAPES), draw(_DOMAIN_CASES)],
         )
 
     return build()
 
 
-_DOMAIN_CASES = st.sampled_from(["as is", "as is", "upper", "dot"])
-_ESCAPES = st.sampled_from(["upper", "upper", "lower", "bad"])
-_PREFIX_CASES = st.sampled_from(["upper", "upper", "upper", "lower", "mixed"])
+_DOMAIN_CASES = st.sampled_from([None, None, Mangle.UPPER_DOMAIN, Mangle.TRAILING_DOT])
+_ESCAPES = st.sampled_from([None, None, Mangle.LOWER_HEX, Mangle.BAD_ESCAPE])
+_PREFIX_CASES = st.sampled_from([None, None, None, Mangle.LOWER_PREFIX, Mangle.MIXED_PREFIX])
 
 
 # ---------------------------------------------------------------------------

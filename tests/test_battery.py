@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import re
+import string
+import tomllib
+from importlib import resources
+from pathlib import Path
 
 import pytest
 
 import imcea
-from imcea.battery import ABUSE_NET, BATTERY, ENCAPSULATED, MAPS, NMAP, Mangle, Trick, tricks
+from imcea.battery import (
+    ABUSE_NET,
+    BATTERY,
+    ENCAPSULATED,
+    FORMS,
+    LAYERS,
+    MAPS,
+    NMAP,
+    ROUTES,
+    BatteryError,
+    Mangle,
+    Trick,
+    load_battery,
+    mangle,
+    tricks,
+)
+
+DATA = resources.files("imcea").joinpath("battery.toml")
 
 
 def _pairs(group: tuple[Trick, ...], **values: str) -> list[tuple[str, str]]:
@@ -345,3 +366,204 @@ def test_bad_escape_is_salvaged_only_by_the_lenient_reader() -> None:
     _, recipient = _by_name("imcea-smtp-bad-escape").render(**DEFAULTS)
     assert "+4O" in recipient
     assert imcea.decode(recipient, strict=False).addrtype == "SMTP"
+
+
+# ---------------------------------------------------------------------------
+# the data file: shipped in the package, read once, checked
+
+
+def test_the_battery_is_the_package_data_file() -> None:
+    battery = load_battery()
+    assert battery.source.endswith("battery.toml")
+    assert battery.tricks == BATTERY
+    assert (battery.forms, battery.routes, battery.layers) == (FORMS, ROUTES, LAYERS)
+    assert list(battery.groups) == ["nmap", "maps", "abuse-net", "encapsulated"]
+    raw = tomllib.loads(DATA.read_text(encoding="utf-8"))
+    assert sum(len(group["trick"]) for group in raw["group"]) == len(BATTERY) == 62
+    assert [t["name"] for g in raw["group"] for t in g["trick"]] == [t.name for t in BATTERY]
+
+
+def test_every_recipient_is_written_with_the_vocabulary() -> None:
+    """A classic trick's recipient is <form> or <route:form>; an encapsulated one's inner
+    address is a form and its layers are layers of the vocabulary."""
+    paths = set(FORMS.values())
+    routed = {f"{route}:{form}" for route in ROUTES.values() for form in paths}
+    for trick in BATTERY:
+        if trick.layers:
+            assert trick.recipient == "<{imcea}>"
+            assert trick.inner in paths
+            assert set(trick.layers) <= set(LAYERS.values())
+        else:
+            assert trick.recipient[1:-1] in paths | routed, trick.name
+            assert not trick.inner and trick.mangle is None
+
+
+def test_templates_use_only_the_documented_placeholders() -> None:
+    def fields(template: str) -> set[str]:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+
+    for template in FORMS.values():
+        assert fields(template) <= {"user", "remote", "local", "ip", "other"}
+    for trick in BATTERY:
+        assert fields(trick.sender) <= {"user", "remote", "local", "ip"}
+        assert "{other}" not in trick.recipient + trick.inner
+
+
+@pytest.mark.parametrize(
+    ("how", "address", "expected"),
+    [
+        (Mangle.LOWER_PREFIX, "IMCEASMTP-a+40b+2Ec@x.example", "imceasmtp-a+40b+2Ec@x.example"),
+        (Mangle.MIXED_PREFIX, "IMCEASMTP-a+40b@x.example", "ImCeAsMtP-a+40b@x.example"),
+        (Mangle.LOWER_HEX, "IMCEASMTP-a+40b+2Ec@X+2E.example", "IMCEASMTP-a+40b+2ec@X+2E.example"),
+        (Mangle.BAD_ESCAPE, "IMCEASMTP-a+40b+40c@x.example", "IMCEASMTP-a+4Ob+40c@x.example"),
+        (Mangle.BAD_ESCAPE, "IMCEASMTP-a+2Eb@x.example", "IMCEASMTP-a+2Eb@x.example"),
+        (Mangle.UPPER_DOMAIN, "a@mail.example", "a@MAIL.EXAMPLE"),
+        (Mangle.UPPER_DOMAIN, "a@[IPv6:2001:db8::1]", "a@[IPv6:2001:db8::1]"),
+        (Mangle.TRAILING_DOT, "a@b@mail.example", "a@b@mail.example."),
+        (Mangle.TRAILING_DOT, "a@[192.0.2.1]", "a@[192.0.2.1]"),
+        (Mangle.TRAILING_DOT, "postmaster", "postmaster"),
+        (Mangle.LOWER_PREFIX, "user@x.example", "user@x.example"),
+    ],
+)
+def test_mangles(how: Mangle, address: str, expected: str) -> None:
+    assert mangle(address, how) == expected
+
+
+# A broken copy of the data file: each change is refused with the entry and the key named.
+BROKEN_COPIES = [
+    (
+        'recipient = "percent-hack-literal"',
+        'recipient = "percent-hak"',
+        "group 1 'nmap': trick 5 'nmap-05-percent-hack-literal': recipient: "
+        "'percent-hak' is not a form (did you mean 'percent-hack'?)",
+    ),
+    (
+        'plain = "{user}@{remote}"',
+        'plain = "{user}@{remot}"',
+        "forms: plain: '{user}@{remot}': {remot} is not a placeholder here "
+        "(expected {user}, {remote}, {local}, {ip}, {other})",
+    ),
+    (
+        'plain = "{user}@{remote}"',
+        'plain = "{user@{remote}"',
+        "forms: plain: '{user@{remote}' is not a template: ",
+    ),
+    (
+        'ex = { type = "EX" }',
+        'ex = { type = "E X" }',
+        "layers: ex: type: 'E X' is not 1-9 ASCII letters or digits",
+    ),
+    ('ex = { type = "EX" }', 'ex = { kind = "EX" }', "layers: ex: kind: unknown key"),
+    ('ex = { type = "EX" }', 'ex = "EX"', "layers: ex: expected a table, got 'EX'"),
+    (
+        'mangle = "bad_escape"',
+        'mangle = "bad_escapes"',
+        "group 4 'encapsulated': trick 12 'imcea-smtp-bad-escape': mangle: "
+        "'bad_escapes' is not one of lower_prefix, lower_hex, bad_escape, ",
+    ),
+    (
+        'layers = ["smtp", "smtp"]',
+        'layers = ["smtp", "smpt"]',
+        "group 4 'encapsulated': trick 5 'imcea-smtp-nested-2': layers: "
+        "'smpt' is not a layer (did you mean 'smtp'?)",
+    ),
+    (
+        'layers = ["ex"]',
+        "layers = []",
+        "trick 10 'imcea-ex-smtp-payload': layers: expected a non-empty list of layer names",
+    ),
+    (
+        'name = "maps-06-null-sender-again"',
+        'name = "maps-05-null-sender"',
+        "group 2 'maps': trick 6 'maps-05-null-sender': name: "
+        "'maps-05-null-sender' is already a trick of group 'maps'",
+    ),
+    (
+        'name = "maps-06-null-sender-again"',
+        'name = "Maps 6"',
+        "group 2 'maps': trick 6 'Maps 6': name: 'Maps 6' is not lower-case words joined by '-'",
+    ),
+    (
+        'route = "host"',
+        'rout = "host"',
+        "group 1 'nmap': trick 13 'nmap-13-source-route-host': rout: unknown key",
+    ),
+    (
+        'route = "literal"',
+        'route = "literl"',
+        "group 1 'nmap': trick 12 'nmap-12-source-route-literal': route: "
+        "'literl' is not a route (did you mean 'literal'?)",
+    ),
+    (
+        'recipient = "bang-path-bare"',
+        'recipient = "other-literal"',
+        "group 1 'nmap': trick 14 'nmap-14-bang-path': recipient: "
+        "form 'other-literal' uses {other}, which a trick cannot fill",
+    ),
+    (
+        'sender = "<antispam@{remote}>"',
+        'sender = "<antispam@{imcea}>"',
+        "group 1 'nmap': trick 2 'nmap-02-remote-sender': sender: "
+        "'<antispam@{imcea}>': {imcea} is not a placeholder here",
+    ),
+    (
+        'description = "UUCP bang path to the remote host with no domain."\n',
+        "",
+        "group 1 'nmap': trick 14 'nmap-14-bang-path': description: missing",
+    ),
+    ('id = "maps"', 'id = "nmap"', "group 2 'nmap': id: 'nmap' is already the id of a group"),
+    (
+        'source = "nmap smtp-open-relay #{number}"',
+        'source = "nmap smtp-open-relay #{n}"',
+        "group 1 'nmap': source: 'nmap smtp-open-relay #{n}': {n} is not a placeholder here",
+    ),
+    (
+        'source = "nmap smtp-open-relay #{number}"\n',
+        "",
+        "group 1 'nmap': trick 1 'nmap-01-null-sender': source: "
+        "missing (and the group gives no default)",
+    ),
+    (
+        'layers = ["invalid"]',
+        'layers = ["invalid"]\nrecipient = "plain"',
+        "trick 11 'imcea-invalid': recipient: an encapsulated trick's recipient is <{imcea}>",
+    ),
+    (
+        'name = "nmap-07-quoted-address"',
+        'name = "nmap-07-quoted-address"\nmangle = "lower_hex"',
+        "trick 7 'nmap-07-quoted-address': mangle: only an encapsulated trick",
+    ),
+    (
+        "\n[routes]\n",
+        "\n[routs]\n",
+        ": routs: unknown key (expected one of forms, routes, layers, group)",
+    ),
+    ("\n[forms]\n", "\nforms = [\n", ": not valid TOML: "),
+]
+
+
+@pytest.mark.parametrize(
+    ("right", "wrong", "message"), BROKEN_COPIES, ids=[b[2][:40] for b in BROKEN_COPIES]
+)
+def test_a_broken_data_file_names_the_entry_and_the_key(
+    tmp_path: Path, right: str, wrong: str, message: str
+) -> None:
+    text = DATA.read_text(encoding="utf-8")
+    assert right in text
+    path = tmp_path / "battery.toml"
+    path.write_text(text.replace(right, wrong, 1), encoding="utf-8")
+    with pytest.raises(BatteryError) as caught:
+        load_battery(path)
+    assert isinstance(caught.value, imcea.Error)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert message in str(caught.value)
+
+
+def test_a_missing_group_or_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "battery.toml"
+    path.write_text(DATA.read_text(encoding="utf-8").replace('id = "maps"', 'id = "mapz"'))
+    battery = load_battery(path)
+    with pytest.raises(BatteryError, match=f"^{re.escape(str(path))}: group 'maps': missing$"):
+        battery.group("maps")
+    with pytest.raises(BatteryError, match=r"absent\.toml: cannot read the battery"):
+        load_battery(tmp_path / "absent.toml")

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from argparse import Namespace
 from pathlib import Path
 
@@ -254,6 +255,164 @@ def test_every_reason_has_its_action() -> None:
 
 
 # ---------------------------------------------------------------------------
+# ndr, resolved and next_hop
+
+WHERE = """\
+settings = "ims.toml"
+
+[[case]]
+name = "relayed for the site connector"
+ip = "192.168.0.1"
+recipient = "IMCEASMTP-friend+40example+2Eorg@contoso.example"
+action = "reroute"
+ndr = false
+resolved = "friend@example.org"
+next_hop = "example.org"
+
+[[case]]
+name = "GAL user"
+ip = "203.0.113.7"
+recipient = "<alice@contoso.example>"
+action = "deliver"
+ndr = false
+resolved = "alice@contoso.example"
+next_hop = false
+
+[[case]]
+name = "unknown user"
+ip = "203.0.113.7"
+recipient = "carol@contoso.example"
+action = "return"
+ndr = "(000C05A6) Unknown Recipient"
+resolved = false
+next_hop = false
+
+[[case]]
+name = "refused at RCPT"
+ip = "203.0.113.7"
+recipient = "victim@example.org"
+action = "return"
+ndr = false
+
+[[case]]
+name = "unknown user, NDR by its prefix"
+ip = "203.0.113.7"
+recipient = "carol@contoso.example"
+action = "return"
+ndr = "(000C05A6)..."
+"""
+
+
+def test_ndr_resolved_and_next_hop_are_read(policy: Path) -> None:
+    relayed, delivered, unknown, refused, prefix = load_cases(write(policy, "where.toml", WHERE))
+    assert relayed.expected == Expected(
+        Action.REROUTE, ndr=False, resolved="friend@example.org", next_hop="example.org"
+    )
+    assert (delivered.expected.resolved, delivered.expected.next_hop) == (
+        "alice@contoso.example",
+        False,
+    )
+    assert unknown.expected.ndr == "(000C05A6) Unknown Recipient"
+    assert refused.expected.given() == ("ndr",)
+    assert (refused.expected.resolved, refused.expected.next_hop) == (None, None)
+    assert prefix.expected.ndr == "(000C05A6)..."
+
+
+def test_ndr_resolved_and_next_hop_pass_when_they_are_those_decided(policy: Path) -> None:
+    outcomes = load_cases(write(policy, "where.toml", WHERE)).run()
+    assert [o.mismatches for o in outcomes] == [()] * len(outcomes)
+
+
+# Each expectation changed so that it no longer holds: the case fails on that key alone.
+WRONG = [
+    ("relayed for the site connector", 'next_hop = "example.org"', 'next_hop = "mx.example.org"'),
+    ("relayed for the site connector", 'resolved = "friend@example.org"', 'resolved = "f@x.org"'),
+    ("GAL user", 'resolved = "alice@contoso.example"', 'resolved = "Alice@contoso.example"'),
+    ("unknown user", 'ndr = "(000C05A6) Unknown Recipient"', 'ndr = "no route to the host"'),
+    ("refused at RCPT", "ndr = false", 'ndr = "(000C05A6) Unknown Recipient"'),
+    ("unknown user, NDR by its prefix", 'ndr = "(000C05A6)..."', 'ndr = "(000C05A7)..."'),
+]
+
+
+@pytest.mark.parametrize(("name", "right", "wrong"), WRONG)
+def test_a_wrong_ndr_resolved_or_next_hop_fails_the_case(
+    policy: Path, name: str, right: str, wrong: str
+) -> None:
+    key = right.split(" = ")[0]
+    start = WHERE.index(f'name = "{name}"')
+    at = WHERE.index(right, start)
+    text = WHERE[:at] + wrong + WHERE[at + len(right) :]
+    outcomes = {o.case.name: o for o in load_cases(write(policy, "wrong.toml", text)).run()}
+    outcome = outcomes[name]
+    assert outcome.mismatches == (key,)
+    assert [o.case.name for o in outcomes.values() if not o.passed] == [name]
+    # the summary shows the key with the expected and the actual value
+    wanted, got = outcome.summary().split(", got ", 1)
+    assert f" {key}={tomllib.loads(wrong)[key]!r}" in wanted
+    actual = getattr(outcome.actual, key)
+    assert f" {key}={'(none)' if actual is None else repr(actual)}" in got
+
+
+def test_a_wrong_next_hop_in_verify_and_json(
+    policy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = WHERE.replace('next_hop = "example.org"', 'next_hop = "mx.example.org"')
+    path = write(policy, "wrong.toml", text)
+    assert main(["verify", str(path)]) == 1
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(
+        f"FAIL {path}::relayed for the site connector: expected reroute ndr=(none) "
+        "resolved='friend@example.org' next_hop='mx.example.org', got reroute "
+        "relay_allowed_host ndr=(none) resolved='friend@example.org' next_hop='example.org' ("
+    )
+    assert main(["verify", "--json", str(path)]) == 1
+    record = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert record["mismatches"] == ["next_hop"]
+    assert record["expected"]["next_hop"] == "mx.example.org"
+    assert record["expected"]["ndr"] is False
+    assert record["actual"]["next_hop"] == "example.org"
+
+
+@pytest.mark.parametrize(
+    ("action", "extra", "key", "message"),
+    [
+        ("deliver", 'ndr = "x"', "ndr", "'x': a decision to deliver never has one"),
+        ("reroute", 'ndr = "x"', "ndr", "'x': a decision to reroute never has one"),
+        ("return", 'resolved = "a@b.example"', "resolved", "'a@b.example': a decision to return"),
+        ("deliver", "resolved = false", "resolved", "false: a decision to deliver always has one"),
+        ("reroute", "resolved = false", "resolved", "false: a decision to reroute always has"),
+        ("deliver", 'next_hop = "b.example"', "next_hop", "'b.example': a decision to deliver"),
+        ("return", 'next_hop = "b.example"', "next_hop", "'b.example': a decision to return"),
+        ("reroute", "next_hop = false", "next_hop", "false: a decision to reroute always has"),
+        ("return", "ndr = true", "ndr", "expected a string, or false for none, got True"),
+        ("return", "ndr = 550", "ndr", "expected a string, or false for none, got 550"),
+        ("reroute", 'resolved = ""', "resolved", "empty: write false for none"),
+        ("reroute", 'next_hop = " "', "next_hop", "empty: write false for none"),
+    ],
+)
+def test_an_ndr_resolved_or_next_hop_that_could_never_pass_is_refused(
+    tmp_path: Path, action: str, extra: str, key: str, message: str
+) -> None:
+    path = write(tmp_path, "policy.toml", CASE + f'action = "{action}"\n{extra}\n')
+    with pytest.raises(CaseFileError) as caught:
+        load_cases(path)
+    assert str(caught.value).startswith(f"{path}: case 2 'outsider relays': {key}: {message}")
+    assert caught.value.key == key
+
+
+@pytest.mark.parametrize("action", ["deliver", "reroute", "return"])
+def test_every_action_takes_what_its_decisions_can_have(tmp_path: Path, action: str) -> None:
+    """What _expectation accepts for each action is what decide() gives (DESIGN §2.4)."""
+    extra = {
+        "deliver": 'ndr = false\nresolved = "a@b.example"\nnext_hop = false',
+        "reroute": 'ndr = false\nresolved = "a@b.example"\nnext_hop = "b.example"',
+        "return": 'ndr = "x"\nresolved = false\nnext_hop = false',
+    }[action]
+    case_file = load_cases(write(tmp_path, "policy.toml", CASE + f'action = "{action}"\n{extra}\n'))
+    assert case_file.cases[1].expected.given() == ("ndr", "resolved", "next_hop")
+
+
+# ---------------------------------------------------------------------------
 # errors name the file, the case and the key
 
 CASE = """\
@@ -488,7 +647,14 @@ def test_verify_in_process_json(policy: Path, capsys: pytest.CaptureFixture[str]
     captured = capsys.readouterr()
     records = [json.loads(line) for line in captured.out.splitlines()]
     assert [r["passed"] for r in records] == [False, True]
-    assert records[0]["expected"] == {"action": "reroute", "reason": None, "reply": None}
+    assert records[0]["expected"] == {
+        "action": "reroute",
+        "reason": None,
+        "reply": None,
+        "ndr": None,
+        "resolved": None,
+        "next_hop": None,
+    }
     assert records[0]["actual"]["reason"] == "relay_denied"
     assert records[0]["mismatches"] == ["action"]
     assert records[0]["detail"].startswith("no routing entry matches example.org")

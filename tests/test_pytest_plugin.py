@@ -133,6 +133,38 @@ def test_a_failing_case_shows_expected_actual_and_the_rule(folder: pytest.Pytest
     assert "pytest_plugin.py" not in result.stdout.str()
 
 
+def test_a_failing_ndr_resolved_or_next_hop_is_shown_beside_the_actual(
+    folder: pytest.Pytester,
+) -> None:
+    folder.makefile(
+        ".toml",
+        imcea_policy="""\
+settings = "ims.toml"
+
+[[case]]
+name = "branch office relays"
+ip = "192.168.0.1"
+recipient = "friend@example.org"
+action = "reroute"
+ndr = false
+resolved = "friend@example.org"
+next_hop = "smarthost.example"
+""",
+    )
+    result = folder.runpytest(*plugin_options())
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "case 1 'branch office relays': next_hop differ",
+            "  action    reroute  *reroute",
+            "  ndr       (none)  *(none)",
+            "  resolved  friend@example.org  *friend@example.org",
+            "! next_hop  smarthost.example  *example.org",
+        ]
+    )
+    assert "relayed to" not in result.stdout.str()  # the rows say it already
+
+
 def test_a_bad_case_file_is_a_collection_error_naming_the_key(folder: pytest.Pytester) -> None:
     folder.makefile(".toml", imcea_policy=PASSING)
     folder.makefile(".toml", imcea_broken=PASSING.replace('"deliver"', '"relay"'))
@@ -183,3 +215,33 @@ def test_the_example_folder_passes() -> None:
     assert names <= passed  # every case was collected by the plugin, once
     assert "test_no_outsider_can_relay" in passed
     assert result.stdout.count("imcea_policy.toml::") == len(names)
+
+
+@pytest.mark.parametrize("autoload", [True, False], ids=["entry-point", "conftest"])
+def test_the_decision_table_is_collected_by_the_plugin(autoload: bool) -> None:
+    """``tests/cases``: every case of every file is one test, with or without the entry point."""
+    cases = REPO / "tests" / "cases"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    env.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+    if not autoload:
+        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only", cases],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    collected = {line for line in result.stdout.splitlines() if "::" in line}
+    expected = {
+        f"tests/cases/{path.name}::{case.name}"
+        for path in cases.glob("imcea_*.toml")
+        for case in load_cases(path)
+    }
+    assert len(expected) >= 120
+    assert collected == expected

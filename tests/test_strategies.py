@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import string
 import subprocess
 import sys
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from hypothesis.errors import InvalidArgument
 
 import imcea
 from imcea import strategies
+from imcea.battery import FORMS, LAYERS
 from imcea.networks import IPAddress
 from imcea.strategies import client_ips, encapsulated_addresses, relay_tricks
 
@@ -169,6 +171,38 @@ def test_relay_tricks_aim_at_the_given_domains(recipient: str) -> None:
 )
 def test_relay_tricks_cover_the_vocabulary(kind: str, condition: Callable[[str], Any]) -> None:
     some(tricks, lambda r: bool(condition(r)))
+
+
+def _form_pattern(template: str) -> re.Pattern[str]:
+    """A regular expression for the paths *template* (a battery form) gives here: any
+    user, our names and the remote name in any case (perhaps with a trailing dot)."""
+    values = {
+        "user": "[^@%!]+?",
+        "remote": "example\\.org",
+        "local": "(?:mail\\.)?contoso\\.example",
+        "ip": re.escape(SERVER),
+        "other": "[^]]+",
+    }
+    parts = string.Formatter().parse(template)
+    text = "".join(
+        re.escape(literal) + (values[name] if name else "") for literal, name, _, _ in parts
+    )
+    return re.compile(text + r"\.?", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("name", list(FORMS))
+def test_relay_tricks_draw_every_form_of_the_battery(name: str) -> None:
+    """The battery's vocabulary is the strategy's: each form comes out as it is written."""
+    pattern = _form_pattern(FORMS[name])
+    plain = relay_tricks(LOCAL, REMOTE, server_ips=[SERVER], max_depth=0)
+    some(plain, lambda r: bool(pattern.fullmatch(unwrap(r))))
+
+
+def test_relay_tricks_encapsulate_with_every_type_of_the_battery_layers() -> None:
+    types = {layer.addrtype for layer in LAYERS.values()}
+    assert types == {"SMTP", "MAILTO", "EX", "INVALID"}
+    for addrtype in types:
+        some(tricks, lambda r, t=addrtype: unwrap(r).startswith(f"IMCEA{t}-"))
 
 
 def test_relay_tricks_nest_with_encode() -> None:
