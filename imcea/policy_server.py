@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import IO, TextIO
 
+from .decision import Decider
 from .errors import Error
 from .exits import Exit
 from .postfix import (
@@ -83,6 +84,7 @@ class PolicyService:
         idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
         self.settings = settings
+        self.decider = Decider(settings)  # what it remembers serves every connection
         self.bounce_like_ims = bounce_like_ims
         self.ims_local_parts = ims_local_parts
         self.log_stream = log if log is not None else sys.stderr
@@ -108,7 +110,7 @@ class PolicyService:
         try:
             result = answer(
                 request,
-                self.settings,
+                self.decider,
                 bounce_like_ims=self.bounce_like_ims,
                 ims_local_parts=self.ims_local_parts,
             )

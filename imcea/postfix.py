@@ -49,7 +49,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import attrs
 
-from .decision import Action, Decision, Envelope, Reason, decide
+from .decision import Action, Decider, Decision, Envelope, Reason
 from .errors import Error
 from .networks import IPAddress, Network, parse_ip
 from .paths import Malformed, Path, parse_path
@@ -484,16 +484,18 @@ def _printable(text: str) -> str:
 
 def answer(
     request: PolicyRequest,
-    settings: Settings,
+    settings: Settings | Decider,
     *,
     bounce_like_ims: bool = False,
     ims_local_parts: bool = False,
 ) -> PolicyAnswer:
     """The access(5) action for *request* under *settings*, with the decision behind it.
 
-    The mapping is the module's (see its docstring).  *ims_local_parts* trusts Postfix
-    to read local parts as the IMS does (``allow_percent_hack``, ``swap_bangpath`` and
-    ``resolve_dequoted_address`` all ``no``).  Never raises for anything a request can
+    *settings* may be a :class:`~imcea.Decider` made from them, as a server that answers
+    many requests keeps one.  The mapping is the module's (see its docstring).
+    *ims_local_parts* trusts Postfix to read local parts as the IMS does
+    (``allow_percent_hack``, ``swap_bangpath`` and ``resolve_dequoted_address`` all
+    ``no``).  Never raises for anything a request can
     contain: what cannot be decided is a ``451 4.3.0`` temporary failure.
     """
     if request.request != "smtpd_access_policy":
@@ -514,10 +516,11 @@ def answer(
     server = _server_ip(request.server_address)
     if server is None and request.server_address.strip().lower() not in _UNAVAILABLE:
         note = f"server_address {request.server_address!r} is not an IP address; decided without it"
+    decider = settings if isinstance(settings, Decider) else Decider(settings)
     envelope = Envelope(request.sender, (recipient,))
     try:
-        verdict = decide(
-            envelope, client, settings, authenticated=request.authenticated, server_ip=server
+        verdict = decider.decide(
+            envelope, client, authenticated=request.authenticated, server_ip=server
         )
     except Error as exc:
         return PolicyAnswer(
@@ -527,7 +530,7 @@ def answer(
     decision = verdict[0]
     action = _action(decision, bounce_like_ims)
     if action == DUNNO:
-        refusal = _sender_routed(request, client, server, settings, ims_local_parts)
+        refusal = _sender_routed(request, client, server, decider, ims_local_parts)
         if refusal:
             return PolicyAnswer(SENDER_ROUTED_REPLY, decision, note, SENDER_ROUTED_REFUSED, refusal)
     return PolicyAnswer(action, decision, note, decision.reason.value, decision.detail)
@@ -537,7 +540,7 @@ def _sender_routed(
     request: PolicyRequest,
     client: str,
     server: IPAddress | None,
-    settings: Settings,
+    decider: Decider,
     ims_local_parts: bool,
 ) -> str:
     """Why Postfix must not take this recipient although the IMS would keep it, or "".
@@ -555,7 +558,7 @@ def _sender_routed(
     enabled = not ims_local_parts
     reading = postfix_reading(
         path,
-        _local_domains(settings),
+        _local_domains(decider.settings),
         percent_hack=enabled,
         swap_bangpath=enabled,
         resolve_dequoted=enabled,
@@ -566,12 +569,11 @@ def _sender_routed(
         f"Postfix reads {request.recipient} as {reading.address} by {reading.describe()}"
         " and would relay it"
     )
-    if not settings.reroute:
+    if not decider.settings.reroute:
         return f"{because}; rerouting is off, so the IMS relays for nobody (KB Q237927)"
-    relayed = decide(
+    relayed = decider.decide(
         Envelope(request.sender, (reading.address,)),
         client,
-        settings,
         authenticated=request.authenticated,
         server_ip=server,
     )[0]
@@ -611,7 +613,7 @@ def _action(decision: Decision, bounce_like_ims: bool) -> str:
 
 def respond(
     request: PolicyRequest,
-    settings: Settings,
+    settings: Settings | Decider,
     *,
     bounce_like_ims: bool = False,
     ims_local_parts: bool = False,
