@@ -306,7 +306,7 @@ def _read_at(text: str, start: int, *, alone: bool) -> _Hit:
         if (
             wrap is not None
             and "\n" in wrap.group()
-            and _ENCODED.match(text, wrap.end())
+            and (_ENCODED.match(text, wrap.end()) or text[wrap.end() : wrap.end() + 1] == "@")
             and not _PREFIX.match(text, wrap.end())
         ):
             pos = wrap.end()  # an address wrapped over lines, as NDRs print it
@@ -638,7 +638,10 @@ def read_bounce_file(path: str | os.PathLike[str]) -> Bounce:
             f"{name}: not an Outlook .msg file (not an OLE compound file); "
             "save the bounce as .msg from Outlook, or as .eml"
         )
-    return read_bounce(raw)
+    try:
+        return read_bounce(raw)
+    except BounceError as exc:
+        raise BounceError(f"{name}: {exc}") from None
 
 
 def _check_text(raw: bytes) -> None:
@@ -978,11 +981,15 @@ def _read_msg(raw: bytes) -> Bounce:
         html = getattr(msg, "htmlBody", None)
         if isinstance(html, bytes):
             parts.append(_html_text(html.decode("utf-8", "replace")))
+        names: dict[str, str] = {}  # address -> display name, from the recipient table
         for recipient in getattr(msg, "recipients", None) or ():
+            name = getattr(recipient, "name", None)
             for field in ("email", "smtpAddress"):
                 value = getattr(recipient, field, None)
                 if isinstance(value, str) and value:
                     parts.append(value)
+                    if isinstance(name, str) and name:
+                        names[value.casefold()] = name
     except Exception as exc:
         raise BounceError(f"cannot read the .msg file: {type(exc).__name__}: {exc}") from None
     finally:
@@ -991,4 +998,9 @@ def _read_msg(raw: bytes) -> Bounce:
             close()
     reader = _Reader()
     reader.texts.append("\n\n".join(parts))
-    return reader.finish(subject if isinstance(subject, str) else None)
+    bounce = reader.finish(subject if isinstance(subject, str) else None)
+    recipients = tuple(
+        attrs.evolve(r, display_name=r.display_name or names.get(r.address.casefold()))
+        for r in bounce.recipients
+    )
+    return attrs.evolve(bounce, recipients=recipients)
