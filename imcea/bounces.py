@@ -334,7 +334,10 @@ def _no_end(text: str, pos: int) -> str:
     """Why the address stopping at *pos* cannot be read: a stray character, or no '@'."""
     line_end = text.find("\n", pos)
     rest = text[pos : line_end if line_end >= 0 else len(text)]
-    if re.match(r"[^@\s]*[ \t]*[A-Za-z0-9=_+\-]+@", rest) and rest:
+    at = rest.find("@")
+    between = rest[1:at].lstrip(" \t") if at > 0 else ""
+    # the address goes on after the stray character, up to an '@' on the same line
+    if between and not any(c.isspace() for c in between):
         char = rest[0]
         if char in " \t":
             return (
@@ -371,19 +374,28 @@ def _read_domain(text: str, pos: int) -> tuple[int, str, list[str]]:
     domain = ".".join(labels)
     if gapped:
         warnings.append(f"joined the domain {domain!r}, wrapped over blanks in the copy")
-    glued = _GLUED.search(domain)
-    if glued is not None and "." in domain:
-        warnings.append(
-            f"the domain {domain!r} may have text glued to it ({glued.group(1)!r}); "
-            "the proxy does not depend on it"
-        )
+    glued = _glued(domain)
+    if glued is not None:
+        warnings.append(glued)
     return pos, domain, warnings
+
+
+def _glued(domain: str) -> str | None:
+    """A warning when the domain's last label looks like a word glued on ("comRemote")."""
+    _, dot, last = domain.rpartition(".")
+    glued = _GLUED.search(last) if dot and len(last) <= 63 else None  # a DNS label's limit
+    if glued is None:
+        return None
+    return (
+        f"the domain {domain!r} may have text glued to it ({glued.group(1)!r}); "
+        "the proxy does not depend on it"
+    )
 
 
 def _scan(text: str) -> list[_Hit]:
     """Every encapsulated address in *text*: :func:`find_all`'s, then damaged copies."""
     hits: list[_Hit] = []
-    covered: list[tuple[int, int]] = []
+    covered: list[tuple[int, int]] = []  # in order, not overlapping
     for found in find_all(text):
         hit = _Hit(found.start, found.end, found.value.addrtype, found.value)
         gap = _DOMAIN_GAP.match(text, found.end)
@@ -392,22 +404,23 @@ def _scan(text: str) -> list[_Hit]:
             end, domain, warnings = _read_domain(text, found.end - len(found.value.domain))
             value = Encapsulated(found.value.addrtype, found.value.address, domain)
             hit = _Hit(found.start, end, hit.addrtype, value, tuple(warnings))
-        elif (glued := _GLUED.search(found.value.domain)) and "." in found.value.domain:
-            warning = (
-                f"the domain {found.value.domain!r} may have text glued to it "
-                f"({glued.group(1)!r}); the proxy does not depend on it"
-            )
-            hit = attrs.evolve(hit, warnings=(warning,))
+        elif (glued := _glued(found.value.domain)) is not None:
+            hit = attrs.evolve(hit, warnings=(glued,))
         hits.append(hit)
         covered.append((hit.start, hit.end))
+    index = 0
+    last_end = 0  # the end of the last damaged copy read
     for match in _PREFIX.finditer(text):
-        if any(a <= match.start() < b for a, b in covered):
+        start = match.start()
+        while index < len(covered) and covered[index][1] <= start:
+            index += 1
+        if start < last_end or (index < len(covered) and covered[index][0] <= start):
             continue
         if not _ENCODED.match(text, match.end()) and text[match.end() : match.end() + 2] != "\\_":
             continue  # the bare prefix, as prose names it: "(IMCEASMTP-)"
-        hit = _read_at(text, match.start(), alone=False)
+        hit = _read_at(text, start, alone=False)
         hits.append(hit)
-        covered.append((hit.start, max(hit.end, match.end())))
+        last_end = max(hit.end, match.end())
     hits.sort(key=lambda h: h.start)
     return hits
 

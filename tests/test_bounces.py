@@ -154,6 +154,42 @@ def test_returned_original_is_not_read() -> None:
     assert [r.proxy for r in bounces.read_bounce(raw).recipients] == ["X500:" + ONPREM]
 
 
+def test_original_headers_of_a_pasted_report_are_not_read() -> None:
+    """Exchange appends the original's headers to the text; its Cc: was delivered."""
+    failed = imcea.encode("EX", FINANCE, "contoso.com")
+    copied = imcea.encode("EX", "/O=CONTOSO/CN=RECIPIENTS/CN=PAT", "contoso.com")
+    text = (
+        f"Delivery has failed to these recipients or groups:\n\n{failed}\n"
+        "Remote Server returned '550 5.1.1 RESOLVER.ADR.ExRecipNotFound; not found'\n\n"
+        f"Original message headers:\n\nTo: <{failed}>\nCC: <{copied}>\n"
+    )
+    assert [r.proxy for r in bounces.read_bounce(text).recipients] == ["X500:" + FINANCE]
+
+
+HOSTILE = {
+    "many addresses": "IMCEAEX-_O=ORG_CN=JDOE@contoso.com\n" * 30000,
+    "many damaged copies": "IMCEAEX-_O=ORG_CN=JDOE\\@contoso.com " * 30000,
+    "no end": "IMCEAEX-a%" + "b" * 1_000_000,
+    "a glued domain": "IMCEAEX-_O=ORG_CN=J@x." + "aB" * 500_000 + "1",
+    "bare prefixes": "IMCEAEX- " * 100_000,
+    "wrapped lines": "IMCEAEX-a" + "\nb" * 300_000,
+    "blanks": "IMCEAEX-a" + " " * 1_000_000 + "x",
+    "status codes": "5.1.1 " * 200_000,
+}
+
+
+@pytest.mark.parametrize("text", HOSTILE.values(), ids=list(HOSTILE))
+def test_hostile_megabyte_in_linear_time(text: str) -> None:
+    """About a megabyte of hostile text is read in well under the time a quadratic
+    scan would take (seconds squared); the bound is loose for a shared machine."""
+    import time
+
+    start = time.perf_counter()
+    bounces.read_bounce(text)
+    list(bounces.find_proxies(text))
+    assert time.perf_counter() - start < 5.0
+
+
 def test_status_by_code_or_by_text() -> None:
     """A forwarded bounce may keep only the code, or only Exchange's words."""
     address = imcea.encode("EX", FINANCE, "contoso.com")
