@@ -17,12 +17,14 @@ with a warning, and anything else is refused with the reason.
 
 from __future__ import annotations
 
+import binascii
 import codecs
 import email
 import email.errors
 import email.policy
 import enum
 import os
+import quopri
 import re
 from collections.abc import Iterator
 from email.message import Message
@@ -628,7 +630,10 @@ def read_bounce(data: bytes | str) -> Bounce:
     else:
         raise BounceError(f"expected bytes or text, got {type(data).__name__}")
     if raw.startswith(_OLE_MAGIC):
-        return _read_msg(raw)
+        reader = _Reader()
+        texts, reader.names, subject = _msg_texts(raw)
+        reader.texts.extend(texts)
+        return reader.finish(subject)
     _check_text(raw)
     try:
         return _Reader().read(raw)
@@ -727,6 +732,7 @@ class _Reader:
         self.notes: list[str] = []
         self.texts: list[str] = []
         self.from_dsn = False  # a status part named the failed recipients
+        self.names: dict[str, str] = {}  # address -> display name, from a .msg
 
     def read(self, raw: bytes) -> Bounce:
         message = email.message_from_bytes(raw, policy=_POLICY)
@@ -745,6 +751,8 @@ class _Reader:
         """The bounce: the text parts read after the status parts, whose words come first."""
         for text in self.texts:
             self._read_text(text)
+        for entry in self.entries.values():
+            entry.display_name = entry.display_name or self.names.get(entry.address.casefold())
         recipients = tuple(_finish(entry) for entry in self.entries.values())
         return Bounce(recipients, subject, tuple(self.notes))
 
@@ -763,9 +771,15 @@ class _Reader:
         elif part.is_multipart() and kind.startswith("multipart/"):
             for n, child in enumerate(_children(part), 1):
                 self._walk(child, f"{where} part {n}")
-        elif kind == "message/rfc822":
-            for inner in _children(part):
+        elif kind == "message/rfc822" or _named(part, ".eml"):
+            for inner in _attached(part):
                 self._walk(inner, f"{where} (forwarded)")
+        elif kind == "application/vnd.ms-outlook" or _named(part, ".msg"):
+            data = part.get_payload(decode=True)
+            if isinstance(data, bytes) and data.startswith(_OLE_MAGIC):
+                texts, names, _ = _msg_texts(data)
+                self.texts.extend(texts)
+                self.names.update(names)
         elif kind == "message/delivery-status":
             self._dsn(part)
         elif kind in ("text/plain", "text/html"):
@@ -943,6 +957,35 @@ def _finish(entry: _Entry) -> FailedRecipient:
     )
 
 
+def _named(part: Message, suffix: str) -> bool:
+    """Whether *part* is an attachment whose file name ends with *suffix*."""
+    name = part.get_filename()
+    return isinstance(name, str) and name.lower().endswith(suffix)
+
+
+def _attached(part: Message) -> list[Message]:
+    """The message attached in *part*: ``message/rfc822`` (also when base64-encoded, which
+    RFC 2046 forbids and mail clients do) or a file named ``.eml``."""
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    if part.get_content_type() == "message/rfc822":
+        children = _children(part)
+        if encoding not in ("base64", "quoted-printable"):
+            return children
+        encoded = children[0].get_payload() if children else ""
+        text = encoded if isinstance(encoded, str) else ""
+        if encoding == "base64":
+            try:
+                data = binascii.a2b_base64(text.encode("ascii", "ignore"))
+            except binascii.Error as exc:
+                raise BounceError(f"the attached message's base64 is damaged: {exc}") from None
+        else:
+            data = quopri.decodestring(text.encode("ascii", "ignore"))
+    else:
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+    return [email.message_from_bytes(data, policy=_POLICY)] if data.strip() else []
+
+
 def _children(part: Message) -> list[Message]:
     payload = part.get_payload()
     if isinstance(payload, list):
@@ -973,8 +1016,9 @@ def _address_field(value: str) -> str:
 # Outlook .msg (the optional extra imcea[msg])
 
 
-def _read_msg(raw: bytes) -> Bounce:
-    """A bounce saved from Outlook as ``.msg``: its text, HTML and recipient table."""
+def _msg_texts(raw: bytes) -> tuple[list[str], dict[str, str], str | None]:
+    """An Outlook ``.msg`` file's text, HTML and recipient table: the texts to scan, the
+    display names by address, and the subject."""
     try:
         import extract_msg
     except ImportError:
@@ -986,21 +1030,21 @@ def _read_msg(raw: bytes) -> Bounce:
     except Exception as exc:  # extract-msg's many errors for a damaged file
         raise BounceError(f"cannot read the .msg file: {type(exc).__name__}: {exc}") from None
     try:
-        parts: list[str] = []
+        texts: list[str] = []
         subject = getattr(msg, "subject", None)
         body = getattr(msg, "body", None)
         if isinstance(body, str):
-            parts.append(body)
+            texts.append(body)
         html = getattr(msg, "htmlBody", None)
         if isinstance(html, bytes):
-            parts.append(_html_text(html.decode("utf-8", "replace")))
-        names: dict[str, str] = {}  # address -> display name, from the recipient table
+            texts.append(_html_text(html.decode("utf-8", "replace")))
+        names: dict[str, str] = {}
         for recipient in getattr(msg, "recipients", None) or ():
             name = getattr(recipient, "name", None)
             for field in ("email", "smtpAddress"):
                 value = getattr(recipient, field, None)
                 if isinstance(value, str) and value:
-                    parts.append(value)
+                    texts.append(value)
                     if isinstance(name, str) and name:
                         names[value.casefold()] = name
     except Exception as exc:
@@ -1009,11 +1053,4 @@ def _read_msg(raw: bytes) -> Bounce:
         close = getattr(msg, "close", None)
         if callable(close):
             close()
-    reader = _Reader()
-    reader.texts.append("\n\n".join(parts))
-    bounce = reader.finish(subject if isinstance(subject, str) else None)
-    recipients = tuple(
-        attrs.evolve(r, display_name=r.display_name or names.get(r.address.casefold()))
-        for r in bounce.recipients
-    )
-    return attrs.evolve(bounce, recipients=recipients)
+    return texts, names, subject if isinstance(subject, str) else None

@@ -154,6 +154,50 @@ def test_returned_original_is_not_read() -> None:
     assert [r.proxy for r in bounces.read_bounce(raw).recipients] == ["X500:" + ONPREM]
 
 
+def _forward(attachment: bytes, headers: str) -> bytes:
+    """A user's message with *attachment* (already encoded as *headers* say) attached."""
+    return (
+        b"From: robin.meyer@contoso.com\r\nTo: helpdesk@contoso.com\r\n"
+        b"Subject: FW: bounce\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="fw"\r\n\r\n'
+        b"--fw\r\nContent-Type: text/plain\r\n\r\nSee the attachment.\r\n"
+        + b"--fw\r\n" + headers.encode() + b"\r\n\r\n" + attachment + b"\r\n--fw--\r\n"
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        # RFC 2046 forbids base64 here; mail clients do it all the same
+        "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64",
+        'Content-Type: application/octet-stream; name="bounce.eml"\r\n'
+        'Content-Disposition: attachment; filename="bounce.eml"\r\n'
+        "Content-Transfer-Encoding: base64",
+    ],
+)
+def test_forwarded_as_an_encoded_attachment(headers: str) -> None:
+    import base64
+
+    inner = base64.encodebytes((DATA / "onprem-5.1.1.eml").read_bytes())
+    bounce = bounces.read_bounce(_forward(inner, headers))
+    assert [(r.proxy, r.display_name) for r in bounce.recipients] == [
+        ("X500:" + ONPREM, "Smith, John")
+    ]
+
+
+def test_forwarded_msg_attachment() -> None:
+    pytest.importorskip("extract_msg", reason="extract-msg (imcea[msg]) is not installed")
+    import base64
+
+    inner = base64.encodebytes((DATA / "exo-5.1.11.msg").read_bytes())
+    headers = (
+        'Content-Type: application/vnd.ms-outlook; name="Undeliverable.msg"\r\n'
+        "Content-Transfer-Encoding: base64"
+    )
+    (r,) = bounces.read_bounce(_forward(inner, headers)).recipients
+    assert (r.proxy, r.display_name) == ("X500:" + EXO, "Accounting Mailbox")
+
+
 def test_original_headers_of_a_pasted_report_are_not_read() -> None:
     """Exchange appends the original's headers to the text; its Cc: was delivered."""
     failed = imcea.encode("EX", FINANCE, "contoso.com")
