@@ -36,6 +36,7 @@ from .codec import Encapsulated, decode, find_all
 from .errors import DecodeError, Error
 
 __all__ = [
+    "PLACEHOLDER",
     "Bounce",
     "BounceError",
     "Cause",
@@ -288,7 +289,8 @@ def _read_at(text: str, start: int, *, alone: bool) -> _Hit:
     ``@domain``; in running text an address without one has no certain end.
     """
     prefix = _PREFIX.match(text, start)
-    assert prefix is not None
+    if prefix is None:
+        raise ProxyError(f"no IMCEA prefix at position {start}")
     addrtype = prefix.group(1).upper()
     pieces: list[str] = []
     warnings: list[str] = []
