@@ -159,9 +159,15 @@ def _bounce_sources(values: Sequence[str], err: TextIO) -> Iterator[str | None]:
 
     for value in values or ["-"]:
         if value != "-" and os.path.isdir(value):
+            try:
+                listing = os.listdir(value)
+            except OSError as exc:
+                _fail(err, "ndr", value, Error(exc.strerror or str(exc)))
+                yield None
+                continue
             names = sorted(
                 os.path.join(value, name)
-                for name in os.listdir(value)
+                for name in listing
                 if name.lower().endswith(_BOUNCE_SUFFIXES)
                 and os.path.isfile(os.path.join(value, name))
             )
