@@ -190,7 +190,7 @@ def _cmd_encode(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextI
 
 
 def _cmd_x500(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
-    from .codec import find_all
+    from .bounces import find_proxies
 
     if args.file in (None, "-"):
         if stdin.isatty():
@@ -204,20 +204,141 @@ def _cmd_x500(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO)
             _fail(err, "x500", args.file, Error(exc.strerror or str(exc)))
             return Exit.TROUBLE
     seen: set[str] = set()
-    for found in find_all(text):
-        value = found.value
-        if value.addrtype not in ("EX", "X500") or not value.address.startswith("/"):
+    problems: list[str] = []
+    for found in find_proxies(text):
+        proxy = found.proxy
+        if proxy is None:
+            problems.append(f"{' '.join(found.text.split())}: {found.problem}")
             continue
-        proxy = "X500:" + value.address
         if proxy in seen:
             continue
         seen.add(proxy)
+        for warning in found.warnings:
+            err.write(f"imcea x500: {proxy}: warning: {warning}\n")
         record = {"x500": proxy, "encapsulated": found.text, "start": found.start}
+        if found.warnings:
+            record["warnings"] = list(found.warnings)
         _emit(out, args.json, record, proxy)
     if not seen:
-        err.write("imcea x500: no IMCEAEX address found\n")
+        why = f": {problems[0]}" if problems else ""
+        _fail(err, "x500", None, Error(f"no IMCEAEX address found{why}"))
         return Exit.TROUBLE
-    return Exit.CLEAN
+    for problem in problems:
+        _fail(err, "x500", None, Error(problem))
+    return Exit.TROUBLE if problems else Exit.CLEAN
+
+
+# ---------------------------------------------------------------------------
+# bounces
+
+_BOUNCE_SUFFIXES = (".eml", ".msg", ".txt")
+
+
+def _target(text: str) -> str:
+    """``--target``: a kind of object that :func:`imcea.bounces.proxy_command` knows."""
+    from .bounces import Target
+
+    try:
+        return Target(text).value
+    except ValueError:
+        kinds = ", ".join(t.value for t in Target)
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {kinds}") from None
+
+
+def _bounce_sources(values: Sequence[str], err: TextIO) -> Iterator[str | None]:
+    """The files to read, a directory giving its bounce files; None: one that is missing."""
+    for value in values or ["-"]:
+        if value != "-" and os.path.isdir(value):
+            try:
+                listing = os.listdir(value)
+            except OSError as exc:
+                _fail(err, "ndr", value, Error(exc.strerror or str(exc)))
+                yield None
+                continue
+            names = sorted(
+                os.path.join(value, name)
+                for name in listing
+                if name.lower().endswith(_BOUNCE_SUFFIXES)
+                and os.path.isfile(os.path.join(value, name))
+            )
+            if not names:
+                kinds = ", ".join(_BOUNCE_SUFFIXES)
+                _fail(err, "ndr", value, Error(f"no bounce files ({kinds}) in this directory"))
+                yield None
+            yield from names
+        else:
+            yield value
+
+
+def _cmd_ndr(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    import csv
+
+    from .bounces import Bounce, Cause, proxy_command, read_bounce, read_bounce_file
+
+    if args.csv and args.json:
+        _fail(err, "ndr", None, Error("--csv and --json exclude each other"))
+        return Exit.TROUBLE
+    status = Exit.CLEAN
+    merged: dict[str, list[Any]] = {}  # legacy DN, case-folded -> [DN, proxy, bounces, file]
+    for name in _bounce_sources(args.source, err):
+        if name is None:
+            status = Exit.TROUBLE
+            continue
+        try:
+            if name == "-":
+                buffer = getattr(stdin, "buffer", None)
+                bounce: Bounce = read_bounce(buffer.read() if buffer else stdin.read())
+            else:
+                bounce = read_bounce_file(name)
+        except Error as exc:
+            _fail(err, "ndr", "-" if name == "-" else None, exc)
+            status = Exit.TROUBLE
+            continue
+        for note in bounce.notes:
+            _fail(err, "ndr", name, Error(f"note: {note}"))
+        if not bounce.recipients:
+            _fail(err, "ndr", name, Error("no failed recipient in this report"))
+        for r in bounce.recipients:
+            command = None
+            if r.proxy is not None:
+                command = proxy_command(r.proxy, args.target, args.identity)
+                dn = r.proxy[len("X500:") :]
+                row = merged.setdefault(dn.casefold(), [dn, r.proxy, 0, name])
+                row[2] += 1
+            if args.csv:
+                continue
+            record = {
+                "file": name,
+                "address": r.address,
+                "display_name": r.display_name,
+                "type": r.value.addrtype if r.value is not None else None,
+                "decoded": r.value.address if r.value is not None else None,
+                "status": r.status,
+                "diagnostic": r.diagnostic,
+                "cause": r.cause.value,
+                "explanation": r.explanation,
+                "fix": r.fix,
+                "proxy": r.proxy,
+                "command": command,
+                "warnings": list(r.warnings),
+                "problem": r.problem,
+            }
+            who = f"{r.display_name} <{r.address}>" if r.display_name else r.address
+            lines = [f"{name}: {who}", f"  cause:   {r.cause.value}, {r.status or 'no status'}"]
+            lines.append(f"  why:     {r.explanation}")
+            lines += [f"  warning: {warning}" for warning in r.warnings]
+            if r.fix is not None:
+                lines.append(f"  fix:     {r.fix}")
+            if r.proxy is not None:
+                lines += [f"  proxy:   {r.proxy}", f"  command: {command}"]
+            elif r.cause is Cause.LEGACY_DN_NOT_FOUND:
+                lines.append(f"  problem: {r.problem}")
+            _emit(out, args.json, record, "\n".join(lines))
+    if args.csv:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["legacy_dn", "proxy", "bounces", "first_file"])
+        writer.writerows(merged.values())
+    return status
 
 
 # ---------------------------------------------------------------------------
@@ -385,6 +506,33 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("x500", _cmd_x500, "print the X500 proxy of every IMCEAEX address in NDR text")
     p.add_argument("file", nargs="?", help="a file of NDR text, or - for stdin (the default)")
+
+    p = command(
+        "ndr", _cmd_ndr, "read non-delivery reports and print the fix for each failed recipient"
+    )
+    p.add_argument(
+        "source",
+        nargs="*",
+        metavar="FILE",
+        help="bounces (.eml, pasted text, .msg with imcea[msg]), directories of them, "
+        "or - for stdin (the default)",
+    )
+    p.add_argument(
+        "--target",
+        type=_target,
+        default="mailbox",
+        metavar="KIND",
+        help="what gets the X500 proxy: mailbox (the default), mailuser, remote-mailbox "
+        "(hybrid), contact or ad (Set-ADUser)",
+    )
+    p.add_argument(
+        "--identity", metavar="ID", help="the object that gets the proxy (default: a placeholder)"
+    )
+    p.add_argument(
+        "--csv",
+        action="store_true",
+        help="one CSV row per legacy DN over all the bounces: DN, proxy, bounces, first file",
+    )
 
     p = command("check", _cmd_check, "report the configuration traps in the settings")
     p.add_argument("--settings", metavar="FILE", help="settings file (default: built-in)")

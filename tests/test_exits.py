@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 COMMANDS = [
-    "decode", "encode", "x500", "check", "decide", "audit", "replay", "verify", "policy",
+    "decode", "encode", "x500", "ndr", "check", "decide", "audit", "replay", "verify", "policy",
     "postfix-config",
 ]  # fmt: skip
 
@@ -81,6 +81,9 @@ def settings(tmp_path: Path, text: str) -> str:
         # x500: clean, or trouble when there is nothing to read
         (["x500", "-"], "IMCEAEX-_O=ORG_CN=JDOE@contoso.com\n", Exit.CLEAN),
         (["x500", "-"], "no address here\n", Exit.TROUBLE),
+        # ndr: clean when every file was read, trouble when one was not
+        (["ndr", str(ROOT / "examples" / "bounce.eml")], "", Exit.CLEAN),
+        (["ndr", str(ROOT / "examples" / "bounce.eml"), "missing.eml"], "", Exit.TROUBLE),
         # decide: a returned recipient is a finding
         (["decide", "--settings", "{closed}", "--ip", "192.168.0.1", "x@remote.example"], "", 0),
         (["decide", "--settings", "{closed}", "--ip", "203.0.113.7", "x@remote.example"], "", 1),
