@@ -11,7 +11,6 @@ to the inner address (``encapsulated_relay_denied`` at RCPT when refused).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import io
 import json
@@ -28,17 +27,10 @@ from typing import Any
 import pytest
 
 import imcea
-from imcea.logs import (
-    CHUNK_LINES,
-    Change,
-    Record,
-    RecordError,
-    Replayed,
-    Summary,
-    record_from_mapping,
-    replay,
-    run_replay,
-)
+from imcea.cli import main
+from imcea.records import Record, RecordError, record_from_mapping
+from imcea.replay import Change, Replayed, Summary, replay
+from imcea.replay_command import CHUNK_LINES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -472,18 +464,18 @@ BAD_LINES: list[tuple[str, bytes, str]] = [
 
 
 def in_process(*argv: str, stdin: bytes, tty: bool = False) -> tuple[int, str, str]:
-    """``run_replay`` in this process: status, stdout, stderr."""
-    args = argparse.Namespace(settings=None, compare=None, jobs=1, log=None)
-    it = iter(argv)
-    for option in it:
-        setattr(args, option.lstrip("-"), next(it))
+    """``imcea replay ARGV`` in this process: status, stdout, stderr."""
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
             return tty
 
     out, err = io.StringIO(), Terminal()
-    status = run_replay(args, out, err, io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
+    streams = (out, err, io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
+    with pytest.MonkeyPatch.context() as patch:
+        for name, stream in zip(("stdout", "stderr", "stdin"), streams, strict=True):
+            patch.setattr(sys, name, stream)
+        status = main(["replay", *argv])
     return status, out.getvalue(), err.getvalue()
 
 
@@ -608,13 +600,6 @@ def test_jobs_must_be_a_positive_number() -> None:
     result = run("--jobs", "0", stdin=b"")
     assert result.returncode == 2  # argparse's usage error
     assert "--jobs" in result.stderr.decode()
-    # and the handler itself refuses it, in one line
-    args = argparse.Namespace(settings=None, compare=None, jobs=0, log=None)
-    err = io.StringIO()
-    assert run_replay(args, io.StringIO(), err, io.StringIO()) == 1
-    assert err.getvalue() == (
-        "imcea replay: --jobs: expected a positive number of processes, got 0\n"
-    )
 
 
 # ---------------------------------------------------------------------------
