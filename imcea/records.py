@@ -20,7 +20,7 @@ from .decision import Envelope
 from .errors import Error
 from .networks import CANONICAL_IPV4, IPAddress, parse_ip
 
-__all__ = ["Record", "RecordError", "read_record", "record_from_mapping"]
+__all__ = ["Fields", "Record", "RecordError", "read_fields", "read_record", "record_from_mapping"]
 
 
 class RecordError(Error):
@@ -73,12 +73,21 @@ def _ip_type(value: object, key: str) -> str | IPAddress:
 
 def _ip_value(value: str | IPAddress, key: str) -> None:
     """Check that *value* (a string as written) is an IP address."""
-    if type(value) is str and CANONICAL_IPV4.fullmatch(value) is not None:
+    if type(value) is str and _canonical_ipv4(value) is not None:
         return  # the usual dotted quad: nothing to parse
     try:
         parse_ip(value, key=key)
     except Error as exc:
         raise RecordError(str(exc)) from None
+
+
+#: A record's checked fields, in :class:`Record`'s order: sender, recipients, ip,
+#: authenticated, server_ip, id.
+Fields = tuple[
+    str, tuple[str, ...], str | IPAddress, bool, str | IPAddress | None, str | int | None
+]
+
+_canonical_ipv4: Final = CANONICAL_IPV4.fullmatch
 
 
 def _checked(
@@ -88,12 +97,29 @@ def _checked(
     authenticated: object,
     server_ip: object,
     ident: object,
-) -> tuple[str, tuple[str, ...], str | IPAddress, bool, str | IPAddress | None, str | int | None]:
+) -> Fields:
     """The fields of a record, checked and made plain; the first fault raises.
 
-    The types are checked first, in field order, and the addresses last, as they are
-    the costliest to parse.
+    The one check of a record, whatever it was read from.  The usual record (plain
+    strings, a list of strings, a dotted-quad client) is recognised at a glance;
+    any other is checked field by field: the types first, in field order, then the
+    addresses, as they are the costliest to parse.
     """
+    if (
+        type(sender) is str
+        and (type(recipients) is list or type(recipients) is tuple)
+        and type(ip) is str
+        and (authenticated is False or authenticated is True)
+        and server_ip is None
+        and (ident is None or type(ident) is str or type(ident) is int)
+        and _canonical_ipv4(ip) is not None
+    ):
+        items = tuple(recipients)
+        for item in items:
+            if type(item) is not str:
+                break
+        else:
+            return sender, items, ip, authenticated, None, ident
     if type(sender) is not str:
         if not isinstance(sender, str):
             raise RecordError(f"sender: expected a string, got {_shown(sender)}")
@@ -155,16 +181,15 @@ class Record:
 _REQUIRED: Final = ("sender", "recipients", "ip")
 
 
-def record_from_mapping(obj: object, line: int | None = None) -> Record:
-    """The :class:`Record` a JSON object (or any mapping) describes.
+def _record(fields: Fields) -> Record:
+    """The :class:`Record` of fields already checked by :func:`_checked`."""
+    record = object.__new__(Record)
+    record.__attrs_init__(*fields)
+    return record
 
-    Fields: ``sender`` (a string, ``""`` for the null sender), ``recipients`` (a list of
-    strings) and ``ip`` (the client's address) are required; ``authenticated`` (true or
-    false), ``server_ip`` (the server address the client connected to, or null) and
-    ``id`` (a string or an integer) are optional.  Other keys are ignored: logs carry
-    timestamps and sizes the decision does not need.  Raises :class:`RecordError`,
-    carrying *line*, for a missing field, a wrong type or an invalid IP address.
-    """
+
+def _mapping_fields(obj: object, line: int | None) -> Fields:
+    """The checked fields of a JSON object (see :func:`record_from_mapping`)."""
     if type(obj) is not dict and not isinstance(obj, Mapping):
         raise RecordError(f"expected a JSON object, got {_json_kind(obj)}", line)
     try:
@@ -178,16 +203,24 @@ def record_from_mapping(obj: object, line: int | None = None) -> Record:
         raise RecordError(f"missing field{plural} {names}", line) from None
     get = obj.get
     try:
-        return Record(
-            sender=sender,
-            recipients=recipients,
-            ip=ip,
-            authenticated=get("authenticated", False),
-            server_ip=get("server_ip"),
-            id=get("id"),
+        return _checked(
+            sender, recipients, ip, get("authenticated", False), get("server_ip"), get("id")
         )
     except RecordError as exc:
         raise RecordError(exc.message, line) from None
+
+
+def record_from_mapping(obj: object, line: int | None = None) -> Record:
+    """The :class:`Record` a JSON object (or any mapping) describes.
+
+    Fields: ``sender`` (a string, ``""`` for the null sender), ``recipients`` (a list of
+    strings) and ``ip`` (the client's address) are required; ``authenticated`` (true or
+    false), ``server_ip`` (the server address the client connected to, or null) and
+    ``id`` (a string or an integer) are optional.  Other keys are ignored: logs carry
+    timestamps and sizes the decision does not need.  Raises :class:`RecordError`,
+    carrying *line*, for a missing field, a wrong type or an invalid IP address.
+    """
+    return _record(_mapping_fields(obj, line))
 
 
 def _json_kind(value: object) -> str:
@@ -238,13 +271,12 @@ def _loads(line: str | bytes, number: int | None) -> object:
 
 
 _ABSENT: Final = object()
-_FIELDS: Final = ("sender", "recipients", "ip", "authenticated", "server_ip", "id")
 
 
-def _record_from_attributes(obj: object, line: int | None) -> Record:
-    """The :class:`Record` an object with ``sender``/``recipients``/``ip`` attributes is."""
+def _attribute_fields(obj: object, line: int | None) -> Fields:
+    """The checked fields of an object with ``sender``/``recipients``/``ip`` attributes."""
     fields: dict[str, object] = {}
-    for name in _FIELDS:
+    for name in attrs.fields_dict(Record):
         value = getattr(obj, name, _ABSENT)
         if value is not _ABSENT:
             fields[name] = value
@@ -255,7 +287,35 @@ def _record_from_attributes(obj: object, line: int | None) -> Record:
             f" recipients and ip), got {what}",
             line,
         )
-    return record_from_mapping(fields, line)
+    return _mapping_fields(fields, line)
+
+
+def read_fields(item: object, line: int | None = None) -> Fields | None:
+    """The checked fields of one item of a log (see :func:`read_record`), as a tuple in
+    :class:`Record`'s order; ``None`` for a blank line.
+
+    It is :func:`read_record` without building the :class:`Record`: the replay of a
+    large log that only writes what it decides has no use for one.
+    """
+    if type(item) is bytes or type(item) is str:
+        try:
+            obj = _loads(item, line)
+        except RecordError:
+            if not item.strip():
+                return None
+            raise
+        return _mapping_fields(obj, line)
+    if type(item) is dict:
+        return _mapping_fields(item, line)
+    if isinstance(item, Record):
+        return (item.sender, item.recipients, item.ip, item.authenticated, item.server_ip, item.id)
+    if isinstance(item, str):  # a str or bytes subclass: as the plain value
+        return read_fields(str(item), line)
+    if isinstance(item, bytes):
+        return read_fields(bytes(item), line)
+    if isinstance(item, Mapping):
+        return _mapping_fields(item, line)
+    return _attribute_fields(item, line)
 
 
 def read_record(item: object, line: int | None = None) -> Record | None:
@@ -266,18 +326,7 @@ def read_record(item: object, line: int | None = None) -> Record | None:
     the same attributes.  Raises :class:`RecordError`, carrying *line*, for an item
     that is not a good record.
     """
-    if type(item) is bytes or type(item) is str:
-        if not item.strip():
-            return None
-        return record_from_mapping(_loads(item, line), line)
-    if type(item) is dict:
-        return record_from_mapping(item, line)
     if isinstance(item, Record):
         return item
-    if isinstance(item, str):  # a str or bytes subclass: as the plain value
-        return read_record(str(item), line)
-    if isinstance(item, bytes):
-        return read_record(bytes(item), line)
-    if isinstance(item, Mapping):
-        return record_from_mapping(item, line)
-    return _record_from_attributes(item, line)
+    fields = read_fields(item, line)
+    return None if fields is None else _record(fields)

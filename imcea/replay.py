@@ -20,13 +20,13 @@ import enum
 import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Final, overload
+from typing import Any, Final, TypeVar, overload
 
 import attrs
 
-from .decision import Action, Decider, Decision, Verdict
+from .decision import Action, Decider, Decision, Envelope
 from .errors import Error
-from .records import Record, RecordError, read_record
+from .records import Fields, Record, RecordError, read_fields, read_record
 from .settings import Settings
 
 __all__ = [
@@ -118,9 +118,11 @@ class Summary:
     def add_change(self, change: Change) -> None:
         """Count one recipient whose outcome changed (its unchanged peers count via
         ``recipients`` only)."""
-        self._changed(change.before, change.after)
+        self.add_transition(change.before, change.after)
 
-    def _changed(self, before: Decision, after: Decision) -> None:
+    def add_transition(self, before: Decision, after: Decision) -> None:
+        """Count one recipient decided *before* under the first settings and *after*
+        under the other, which differ."""
         self.changed += 1
         key = (
             f"{before.action!s} -> {after.action!s}",
@@ -360,6 +362,9 @@ def _decider(value: object, name: str) -> Decider:
     )
 
 
+_Read = TypeVar("_Read", Fields, Record)
+
+
 class _Pass:
     """One pass over the records of a log: reads them, decides them, counts them.
 
@@ -386,74 +391,76 @@ class _Pass:
             self.counts.compared = True
         self.groups = groups
 
+    def fields(self, items: Iterable[object], start: int) -> Iterator[tuple[int, Fields]]:
+        """``(line, fields)`` of each good record; bad ones go to *on_error* or raise."""
+        return self.read(items, start, read_fields)
+
     def records(self, items: Iterable[object], start: int) -> Iterator[tuple[int, Record]]:
-        """``(line, record)`` for each good record; bad ones go to *on_error* or raise."""
+        """``(line, record)`` of each good record; bad ones go to *on_error* or raise."""
+        return self.read(items, start, read_record)
+
+    def read(
+        self,
+        items: Iterable[object],
+        start: int,
+        reader: Callable[[object, int], _Read | None],
+    ) -> Iterator[tuple[int, _Read]]:
+        """``(line, what reader makes of it)`` for each good item."""
         counts, on_error = self.counts, self.on_error
         for line, item in enumerate(items, start):
             try:
-                record = read_record(item, line)
+                value = reader(item, line)
             except RecordError as exc:
                 counts.bad += 1
                 if on_error is None:
                     raise
                 on_error(exc)
                 continue
-            if record is not None:
+            if value is not None:
                 counts.records += 1
-                yield line, record
+                yield line, value
 
-    def verdicts(self, record: Record) -> tuple[Verdict, Verdict | None]:
-        """The verdict of *record* under each settings value."""
-        envelope = record.envelope()
-        ip, authenticated, server_ip = record.ip, record.authenticated, record.server_ip
+    def results(self, line: int, fields: Fields) -> list[tuple[Decision, Decision | None]]:
+        """The results of one record, counted: each recipient's decision, or when
+        comparing, the ``(before, after)`` decisions of the changed recipients."""
+        sender, recipients, ip, authenticated, server_ip, _ = fields
+        envelope = Envelope(sender, recipients)
         before = self.before.decide(envelope, ip, authenticated=authenticated, server_ip=server_ip)
-        if self.after is None:
-            return before, None
-        after = self.after.decide(envelope, ip, authenticated=authenticated, server_ip=server_ip)
-        return before, after
-
-    def results(
-        self, line: int, record: Record
-    ) -> tuple[str | int, list[tuple[Decision, Decision | None]]]:
-        """The record's id and its results, counted: each recipient's decision, or
-        when comparing, the ``(before, after)`` decisions of the changed recipients."""
-        ident = line if record.id is None else record.id
-        before, after = self.verdicts(record)
         counts = self.counts
         counts.recipients += len(before)
         out: list[tuple[Decision, Decision | None]]
-        if after is None:
+        if self.after is None:
             outcomes = counts.outcomes
             for d in before:
-                key = (str(d.action), str(d.reason))
+                key = (str(d.action), str(d.reason))  # str() of a str enum: its value
                 outcomes[key] = outcomes.get(key, 0) + 1
             out = [(d, None) for d in before]
         else:
+            after = self.after.decide(
+                envelope, ip, authenticated=authenticated, server_ip=server_ip
+            )
             out = []
             for old, new in zip(before, after, strict=True):
                 if old.action is not new.action or old.reason is not new.reason:
-                    counts._changed(old, new)
+                    counts.add_transition(old, new)
                     out.append((old, new))
         if self.groups is not None and out:
-            self.group(ident, line, record, out)
-        return ident, out
+            self.group(line, fields, out)
+        return out
 
     def group(
-        self,
-        ident: str | int,
-        line: int,
-        record: Record,
-        results: list[tuple[Decision, Decision | None]],
+        self, line: int, fields: Fields, results: list[tuple[Decision, Decision | None]]
     ) -> None:
         """Count *results* in their groups."""
         groups = self.groups
         assert groups is not None
         by = groups.by
+        ident = line if fields[5] is None else fields[5]
         for old, new in results:
             if by is GroupBy.REASON:
                 key = str(old.reason) if new is None else f"{old.reason!s} -> {new.reason!s}"
             elif by is GroupBy.CLIENT:
-                key = str(record.ip).strip()
+                key = str(fields[2]).strip()
             else:
                 key = _domain(old.recipient)
             groups.add(key, line, functools.partial(_record_object, ident, old, new))
@@ -531,17 +538,28 @@ def _start(
     return _Pass(settings, compare, on_error, summary, groups)
 
 
+def _record_fields(record: Record) -> Fields:
+    return (
+        record.sender,
+        record.recipients,
+        record.ip,
+        record.authenticated,
+        record.server_ip,
+        record.id,
+    )
+
+
 def _replayed(run: _Pass, records: Iterable[object], start: int) -> Iterator[Replayed]:
     for line, record in run.records(records, start):
-        ident, results = run.results(line, record)
-        for decision, _ in results:
+        ident = line if record.id is None else record.id
+        for decision, _ in run.results(line, _record_fields(record)):
             yield Replayed(ident, line, decision, record)
 
 
 def _changes(run: _Pass, records: Iterable[object], start: int) -> Iterator[Change]:
     for line, record in run.records(records, start):
-        ident, results = run.results(line, record)
-        for before, after in results:
+        ident = line if record.id is None else record.id
+        for before, after in run.results(line, _record_fields(record)):
             assert after is not None
             yield Change(ident, line, before.recipient, before, after, record)
 
@@ -563,22 +581,37 @@ def replay_lines(
 
 
 def _lines(run: _Pass, records: Iterable[object], start: int) -> Iterator[str]:
-    results = run.results
-    if run.after is None:
-        for line, record in run.records(records, start):
-            ident, decided = results(line, record)
+    if run.after is not None or run.groups is not None:
+        results = run.results
+        for line, fields in run.fields(records, start):
+            decided = results(line, fields)
             if decided:
-                text = _json_id(ident)
-                for decision, _ in decided:
-                    yield _line(text, decision)
+                ident = fields[5]
+                text = str(line) if ident is None else _json_id(ident)
+                for before, after in decided:
+                    yield (
+                        _line(text, before) if after is None else _change_line(text, before, after)
+                    )
         return
-    for line, record in run.records(records, start):
-        ident, changed = results(line, record)
-        if changed:
-            text = _json_id(ident)
-            for before, after in changed:
-                assert after is not None
-                yield _change_line(text, before, after)
+    # the usual run, written out: no comparison, no groups
+    decide, counts = run.before.decide, run.counts
+    outcomes, json_text = counts.outcomes, _json_text
+    for line, (sender, recipients, ip, authenticated, server_ip, ident) in run.fields(
+        records, start
+    ):
+        verdict = decide(
+            Envelope(sender, recipients), ip, authenticated=authenticated, server_ip=server_ip
+        )
+        counts.recipients += len(verdict)
+        text = str(line) if ident is None else _json_id(ident)
+        for d in verdict:
+            key = (str(d.action), str(d.reason))
+            outcomes[key] = outcomes.get(key, 0) + 1
+            yield (
+                f'{{"id":{text},"recipient":{json_text(d.recipient)},'
+                f'"action":"{d.action!s}","reason":"{d.reason!s}",'
+                f'"reply":{json_text(d.reply)},"detail":{json_text(d.detail)}}}\n'
+            )
 
 
 def summarize(
@@ -595,6 +628,6 @@ def summarize(
     *groups* filled in, when given), without making a result per recipient."""
     run = _start(records, settings, compare, on_error, summary, groups)
     results = run.results
-    for line, record in run.records(records, start):
-        results(line, record)
+    for line, fields in run.fields(records, start):
+        results(line, fields)
     return run.counts
