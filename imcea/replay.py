@@ -216,6 +216,15 @@ class GroupBy(enum.StrEnum):
     DOMAIN = "domain"
 
 
+def _group_by(value: object) -> GroupBy:
+    try:
+        return GroupBy(value)
+    except ValueError:
+        names = ", ".join(str(by) for by in GroupBy)
+        names = " or ".join(names.rsplit(", ", 1))
+        raise Error(f"group by: expected {names}, got {value!r}") from None
+
+
 def _domain(recipient: str) -> str:
     """The domain of *recipient* as written: after the last ``@``, in lower case."""
     at = recipient.rfind("@")
@@ -235,7 +244,7 @@ class Groups:
     not of the log.
     """
 
-    by: GroupBy = attrs.field(converter=GroupBy)
+    by: GroupBy = attrs.field(converter=_group_by)
     counts: dict[str, int] = attrs.field(factory=dict)
     first: dict[str, tuple[int, dict[str, Any]]] = attrs.field(factory=dict)
 

@@ -273,7 +273,7 @@ def replay_command(
     one JSON object on *out* instead of the table.  Exit status: 1 when a line was
     bad, else 2 when the comparison found differences, else 0.
     """
-    grouping = None if group_by is None else GroupBy(group_by)
+    grouping = None if group_by is None else Groups(group_by).by
     progress = _Progress(err) if err.isatty() else None
     writer = _Writer(out, err, progress, compare is not None, grouping)
     chunks = _Chunks(settings, compare, grouping, write=not summary_only)
