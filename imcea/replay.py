@@ -217,12 +217,13 @@ class GroupBy(enum.StrEnum):
 
 
 def _group_by(value: object) -> GroupBy:
-    try:
-        return GroupBy(value)
-    except ValueError:
-        names = ", ".join(str(by) for by in GroupBy)
-        names = " or ".join(names.rsplit(", ", 1))
-        raise Error(f"group by: expected {names}, got {value!r}") from None
+    """*value* as a :class:`GroupBy`; anything else is an :class:`~imcea.Error`."""
+    for by in GroupBy:
+        if value == by:
+            return by
+    names = ", ".join(str(by) for by in GroupBy)
+    names = " or ".join(names.rsplit(", ", 1))
+    raise Error(f"group by: expected {names}, got {value!r}")
 
 
 def _domain(recipient: str) -> str:
