@@ -297,6 +297,15 @@ def read_fields(item: object, line: int | None = None) -> Fields | None:
     It is :func:`read_record` without building the :class:`Record`: the replay of a
     large log that only writes what it decides has no use for one.
     """
+    if type(item) is bytes:
+        try:  # the usual line, read at once: see _loads()
+            text = item.decode("utf-8", "surrogatepass")
+            obj, end = _DECODE(text)
+            usual = end == len(text) or text[end:].isspace()
+        except (ValueError, RecursionError):
+            usual = False
+        if usual:
+            return _mapping_fields(obj, line)
     if type(item) is bytes or type(item) is str:
         try:
             obj = _loads(item, line)
