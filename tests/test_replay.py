@@ -974,6 +974,26 @@ def test_replay_checks_its_settings_before_reading_anything() -> None:
     assert drawn == []
 
 
+def test_replay_takes_a_decider_and_a_first_line_number() -> None:
+    """A log replayed in parts through one decider: the same results as in one go, the
+    lines (and the ids that default to them) counted from each part's first line."""
+    records = [
+        {"sender": "", "recipients": [SITE_ONE_OFF], "ip": SITE},
+        {"sender": "", "recipients": ["jdoe@contoso.com"], "ip": SENDER, "id": "b"},
+        {"sender": "", "recipients": [LAN_ONE_OFF, "x@partner.example"], "ip": LAN},
+    ]
+    whole = list(replay(records, load("FIXED")))
+    decider = imcea.Decider(load("FIXED"))
+    parts = [*replay(records[:2], decider), *replay(records[2:], decider, start=3)]
+    assert parts == whole
+    assert [(r.id, r.line) for r in parts] == [(1, 1), ("b", 2), (3, 3), (3, 3)]
+    assert list(replay_lines(records[2:], decider, start=3)) == [output_line(r) for r in whole[2:]]
+    with pytest.raises(
+        imcea.Error, match=r"^compare: expected an imcea\.Settings or an imcea\.Decider"
+    ):
+        replay(records, decider, compare=records)  # type: ignore[call-overload]
+
+
 def test_replay_is_lazy() -> None:
     drawn = 0
 
