@@ -623,7 +623,10 @@ def _lines(run: _Pass, records: Iterable[object], start: int) -> Iterator[str]:
             Envelope(sender, recipients), ip, authenticated=authenticated, server_ip=server_ip
         )
         counts.recipients += len(verdict)
-        text = str(line) if ident is None else _json_id(ident)
+        if ident is None:
+            text = str(line)
+        else:
+            text = json_text(ident) if type(ident) is str else str(ident)
         for d in verdict:
             key = (str(d.action), str(d.reason))
             outcomes[key] = outcomes.get(key, 0) + 1
