@@ -528,7 +528,7 @@ def replay(
     counts the results by reason, client or domain.  Nothing is held beyond the record
     at hand: the memory used does not grow with the log.
     """
-    run = _start(records, settings, compare, on_error, summary, groups)
+    run = _start(records, settings, compare, on_error, summary, groups, start)
     if compare is None:
         return _replayed(run, records, start)
     return _changes(run, records, start)
@@ -541,10 +541,13 @@ def _start(
     on_error: Callable[[RecordError], object] | None,
     summary: Summary | None,
     groups: Groups | None,
+    start: int,
 ) -> _Pass:
     """The pass over *records*, once the arguments are checked (before anything is read)."""
     if isinstance(records, str | bytes) or not isinstance(records, Iterable):
         raise Error(f"records: expected an iterable of records, got {type(records).__name__}")
+    if type(start) is not int:
+        raise Error(f"start: expected a line number, got {start!r}")
     return _Pass(settings, compare, on_error, summary, groups)
 
 
@@ -586,7 +589,7 @@ def replay_lines(
 ) -> Iterator[str]:
     """:func:`replay`, each result written as its :func:`output_line`: the lines that
     ``imcea replay`` writes, in order, lazily."""
-    run = _start(records, settings, compare, on_error, summary, groups)
+    run = _start(records, settings, compare, on_error, summary, groups, start)
     return _lines(run, records, start)
 
 
@@ -649,7 +652,7 @@ def summarize(
 ) -> Summary:
     """:func:`replay` for its counts alone: the :class:`Summary` of *records* (and
     *groups* filled in, when given), without making a result per recipient."""
-    run = _start(records, settings, compare, on_error, summary, groups)
+    run = _start(records, settings, compare, on_error, summary, groups, start)
     results = run.results
     for line, fields in run.fields(records, start):
         results(line, fields)
