@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import imcea
-from imcea.logs import Replayed, Summary, replay
+from imcea.replay import Replayed, Summary, replay
 
 SITE_CONNECTOR = "192.168.0.1"  # the other site's bridgehead (the article's example)
 LAN = "10.0.0.0/255.255.255.0"  # the hosts that were allowed to relay all along

@@ -9,13 +9,16 @@ fix of KB Q237927; :func:`check` finds the configuration traps of its settings.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .codec import Encapsulated, Found, decode, encode, find_all, is_encapsulated, x500
     from .decision import Action, Decider, Decision, Envelope, Reason, Verdict, decide
     from .errors import DecodeError, EncodeError, Error, SettingsError
-    from .logs import Change, Record, RecordError, Replayed, Summary, replay
+    from .records import Record, RecordError
+    from .replay import Change, Replayed, Summary, replay
     from .settings import Release, Restrictions, Route, RouteAction, Settings, load_settings
     from .traps import Finding, Severity, check
 
@@ -30,7 +33,8 @@ _LOCATIONS = {
         ("Action", "Decider", "Decision", "Envelope", "Reason", "Verdict", "decide"), "decision"
     ),
     **dict.fromkeys(("DecodeError", "EncodeError", "Error", "SettingsError"), "errors"),
-    **dict.fromkeys(("Change", "Record", "RecordError", "Replayed", "Summary", "replay"), "logs"),
+    **dict.fromkeys(("Record", "RecordError"), "records"),
+    **dict.fromkeys(("Change", "Replayed", "Summary", "replay"), "replay"),
     **dict.fromkeys(
         ("Release", "Restrictions", "Route", "RouteAction", "Settings", "load_settings"),
         "settings",
@@ -89,3 +93,17 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *__all__])
+
+
+class _Package(types.ModuleType):
+    """The ``imcea`` package: a public name that is also the name of the submodule
+    defining it (``imcea.replay``, the function, in ``imcea/replay.py``) stays the public
+    object when the import system binds the submodule to the package."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if _LOCATIONS.get(name) == name and isinstance(value, types.ModuleType):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

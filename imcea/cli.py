@@ -443,6 +443,23 @@ def _cmd_postfix_config(args: argparse.Namespace, out: TextIO, err: TextIO, stdi
     return Exit.CLEAN
 
 
+def _cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    from .replay_command import replay_command
+
+    return replay_command(
+        _load(args.settings),
+        None if args.compare is None else _load(args.compare),
+        args.log,
+        out=out,
+        err=err,
+        stdin=stdin,
+        jobs=args.jobs,
+        summary_only=args.summary_only,
+        group_by=args.group_by,
+        as_json=args.json,
+    )
+
+
 def _processes(text: str) -> int:
     """``--jobs``: a positive number of processes."""
     try:
@@ -558,9 +575,7 @@ def _parser() -> argparse.ArgumentParser:
         help="the third-party domain the tricks try to reach",
     )
 
-    p = command(
-        "replay", _elsewhere("logs", "run_replay"), "decide every envelope of a JSON-lines mail log"
-    )
+    p = command("replay", _cmd_replay, "decide every envelope of a JSON-lines mail log")
     p.add_argument("--settings", metavar="FILE", help="settings file (default: built-in)")
     p.add_argument(
         "--compare", metavar="FILE", help="other settings: print only the changed recipients"
@@ -571,6 +586,15 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="spread the work over N processes (the output stays in input order)",
+    )
+    p.add_argument(
+        "--summary-only", action="store_true", help="no line per recipient: only the summary"
+    )
+    p.add_argument(
+        "--group-by",
+        choices=["reason", "client", "domain"],
+        help="count the results by reason, client or recipient domain, with the first example"
+        " of each (a table on stderr; with --json, one JSON object on stdout)",
     )
     p.add_argument("log", nargs="?", metavar="LOG.jsonl", help="a JSON-lines log, or - (stdin)")
 

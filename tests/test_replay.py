@@ -11,9 +11,9 @@ to the inner address (``encapsulated_relay_denied`` at RCPT when refused).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import io
+import ipaddress
 import json
 import os
 import subprocess
@@ -26,19 +26,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import imcea
-from imcea.logs import (
-    CHUNK_LINES,
+from imcea.cli import main
+from imcea.networks import CANONICAL_IPV4, parse_ip
+from imcea.records import Record, RecordError, record_from_mapping
+from imcea.replay import (
     Change,
-    Record,
-    RecordError,
+    Groups,
     Replayed,
     Summary,
-    record_from_mapping,
+    output_line,
+    output_record,
     replay,
-    run_replay,
+    replay_lines,
 )
+from imcea.replay_command import CHUNK_LINES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -407,6 +412,194 @@ def test_compare_with_the_same_settings_prints_nothing_and_exits_0(
 
 
 # ---------------------------------------------------------------------------
+# --summary-only and --group-by
+
+
+def compared_log(tmp_path: Path) -> tuple[Path, list[tuple[str, int]]]:
+    """The generated log of 110 records on disk, and its ``(id, case)`` order."""
+    records, order = generated_log(110)
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(jsonl(records))
+    return log, order
+
+
+def test_summary_only_writes_the_summary_alone(tmp_path: Path, files: dict[str, str]) -> None:
+    log, _order = compared_log(tmp_path)
+    for extra in ([], ["--compare", files["SP3"]]):
+        full = run("--settings", files["SP2"], *extra, str(log))
+        only = run("--settings", files["SP2"], *extra, "--summary-only", str(log))
+        assert full.stdout and only.stdout == b""
+        assert (only.returncode, only.stderr) == (full.returncode, full.stderr)
+
+
+def changed_by_client(order: list[tuple[str, int]]) -> dict[str, list[tuple[str, int]]]:
+    """The changed recipients of SP2 -> SP3 per client, in log order, from CASES."""
+    out: dict[str, list[tuple[str, int]]] = {}
+    for ident, case in order:
+        if expected(case, "SP2")[:2] != expected(case, "SP3")[:2]:
+            out.setdefault(CASES[case][0], []).append((ident, case))
+    return out
+
+
+def test_group_by_client_tells_which_clients_lose_relaying_under_sp3(
+    tmp_path: Path, files: dict[str, str]
+) -> None:
+    log, order = compared_log(tmp_path)
+    result = run(
+        "--settings", files["SP2"], "--compare", files["SP3"], "--group-by", "client", str(log)
+    )
+    assert result.returncode == 2
+    assert len(output(result)) == 30  # the records are still written
+    err = stderr_lines(result)
+    by_client = changed_by_client(order)
+    # by hand: the site connector and the outsider lose relaying, the LAN host keeps
+    # it for another reason; 10 records each
+    assert {client: len(v) for client, v in by_client.items()} == {SITE: 10, OUTSIDER: 10, LAN: 10}
+    table = err[err.index("imcea replay: changed recipients by client: 3 groups") + 1 :]
+    assert len(table) == 3
+    for row, client in zip(table, sorted(by_client), strict=True):  # ties: by name
+        count, name, rest = row.split(maxsplit=2)
+        assert (int(count), name) == (10, client)
+        ident, case = by_client[client][0]
+        action = expected(case, "SP2")[0], expected(case, "SP3")[0]
+        reason = expected(case, "SP2")[1], expected(case, "SP3")[1]
+        assert rest.endswith(
+            f": {CASES[case][1]}: {action[0]} -> {action[1]} ({reason[0]} -> {reason[1]})"
+        ), row
+        assert f"(id {ident})" in rest or rest.startswith(f"e.g. line {ident}:")
+
+
+def test_group_by_json_is_one_object_with_the_first_example_of_each_group(
+    tmp_path: Path, files: dict[str, str]
+) -> None:
+    log, order = compared_log(tmp_path)
+    args = ["--settings", files["SP2"], "--compare", files["SP3"], str(log)]
+    full = output(run(*args))
+    result = run(*args, "--group-by", "client", "--summary-only", "--json")
+    assert result.returncode == 2
+    (report,) = output(result)
+    assert report["group_by"] == "client"
+    assert report["summary"]["changed"] == 30
+    assert report["summary"]["transitions"] == [
+        {
+            "transition": "reroute -> return",
+            "reasons": "encapsulated_bypass -> encapsulated_relay_denied",
+            "count": 20,
+        },
+        {
+            "transition": "reroute -> reroute",
+            "reasons": "encapsulated_bypass -> relay_allowed_host",
+            "count": 10,
+        },
+    ]
+    by_client = changed_by_client(order)
+    assert [(g["client"], g["count"]) for g in report["groups"]] == [
+        (client, len(by_client[client])) for client in sorted(by_client)
+    ]
+    for group in report["groups"]:
+        ident, _case = by_client[group["client"]][0]
+        first = next(r for r in full if r["id"] == ident)  # what the command wrote for it
+        assert group["first"] == first
+        # ids: the line number, or "q" and the line number less one (generated_log)
+        assert group["line"] == (ident if isinstance(ident, int) else int(ident[1:]) + 1)
+    # the summary text stays on standard error; the table does not
+    assert stderr_lines(result)[0].startswith("imcea replay: 110 records,")
+    assert not any("by client" in line for line in stderr_lines(result))
+
+
+@pytest.mark.parametrize("by", ["reason", "domain"])
+def test_group_by_reason_and_domain_count_every_recipient(files: dict[str, str], by: str) -> None:
+    records = [
+        {"sender": "", "recipients": [recipient], "ip": client} for client, recipient, _ in CASES
+    ]
+    status, out, _err = in_process(
+        "--settings",
+        files["SP3"],
+        "--group-by",
+        by,
+        "--summary-only",
+        "--json",
+        stdin=jsonl(records),
+    )
+    assert status == 0
+    report = json.loads(out)
+    want: dict[str, int] = {}
+    for case, (_client, recipient, _outcomes) in enumerate(CASES):
+        key = (
+            expected(case, "SP3")[1]
+            if by == "reason"
+            else (recipient.rpartition("@")[2].lower() if "@" in recipient else "")
+        )
+        want[key] = want.get(key, 0) + 1
+    assert {g[by]: g["count"] for g in report["groups"]} == want
+    counts = [g["count"] for g in report["groups"]]
+    assert counts == sorted(counts, reverse=True)
+    assert sum(counts) == report["summary"]["recipients"] == len(CASES)
+    if by == "domain":  # "Postmaster" has no domain: a group of its own
+        assert {g["domain"] for g in report["groups"]} == {"contoso.com", "partner.example", ""}
+
+
+def test_group_by_table_without_json(files: dict[str, str]) -> None:
+    records = [
+        {"sender": "", "recipients": ["jdoe@contoso.com"], "ip": SENDER, "id": "a"},
+        {"sender": "", "recipients": ["Postmaster", "x@partner.example"], "ip": OUTSIDER},
+    ]
+    status, out, err = in_process(
+        "--settings", files["SP3"], "--group-by", "domain", stdin=jsonl(records)
+    )
+    assert status == 0
+    assert len(out.splitlines()) == 3
+    title, *rows = err.splitlines()[-4:]
+    assert title == "imcea replay: recipients by domain: 3 groups"
+    assert [row.split(maxsplit=2) for row in rows] == [  # one each: by name
+        ["1", "(none)", "e.g. line 2: Postmaster: deliver (postmaster)"],
+        ["1", "contoso.com", "e.g. line 1 (id a): jdoe@contoso.com: deliver (inbound_unverified)"],
+        ["1", "partner.example", "e.g. line 2: x@partner.example: return (relay_denied)"],
+    ]
+    assert len({row.index("e.g.") for row in rows}) == 1  # in columns
+
+
+def test_group_by_is_the_same_with_jobs_2(tmp_path: Path, files: dict[str, str]) -> None:
+    records, _order = generated_log(2600)  # three chunks
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(jsonl(records))
+    args = ["--settings", files["SP2"], "--compare", files["FIXED"], "--group-by", "reason"]
+    one = run(*args, "--jobs", "1", str(log))
+    two = run(*args, "--jobs", "2", str(log))
+    assert (one.returncode, one.stdout, one.stderr) == (two.returncode, two.stdout, two.stderr)
+    assert "changed recipients by reason: 2 groups" in one.stderr.decode()
+
+
+def test_group_by_takes_only_its_three_keys() -> None:
+    result = run("--group-by", "sender", stdin=b"")
+    assert result.returncode == 2  # argparse's usage error
+    assert "--group-by" in result.stderr.decode()
+
+
+def test_groups_of_the_library_replay() -> None:
+    sp2, sp3 = load("SP2"), load("SP3")
+    records = [
+        {"sender": "", "recipients": [SITE_ONE_OFF, "jdoe@contoso.com"], "ip": SITE, "id": "a"},
+        {"sender": "", "recipients": [EVIL_ONE_OFF], "ip": OUTSIDER},
+        {"sender": "", "recipients": [SITE_ONE_OFF], "ip": SITE},
+    ]
+    groups = Groups("client")
+    changes = list(replay(records, sp2, compare=sp3, groups=groups))
+    assert len(changes) == 3
+    assert groups.counts == {SITE: 2, OUTSIDER: 1}
+    assert groups.first[SITE] == (1, output_record(changes[0]))
+    assert groups.first[OUTSIDER] == (2, output_record(changes[1]))
+    # a later part of the same log adds to the counts, and keeps the first examples
+    later = Groups("client")
+    list(replay(records, sp2, compare=sp3, groups=later, start=4))
+    groups.merge(later)
+    assert groups.counts == {SITE: 4, OUTSIDER: 2}
+    assert groups.first[SITE][0] == 1
+    with pytest.raises(imcea.Error, match="group by: expected reason, client or domain, got 'x'"):
+        Groups("x")
+
+
+# ---------------------------------------------------------------------------
 # bad lines
 
 GOOD = '{{"sender": "", "recipients": ["jdoe@contoso.com"], "ip": "198.51.100.7", "id": {}}}'
@@ -472,18 +665,18 @@ BAD_LINES: list[tuple[str, bytes, str]] = [
 
 
 def in_process(*argv: str, stdin: bytes, tty: bool = False) -> tuple[int, str, str]:
-    """``run_replay`` in this process: status, stdout, stderr."""
-    args = argparse.Namespace(settings=None, compare=None, jobs=1, log=None)
-    it = iter(argv)
-    for option in it:
-        setattr(args, option.lstrip("-"), next(it))
+    """``imcea replay ARGV`` in this process: status, stdout, stderr."""
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
             return tty
 
     out, err = io.StringIO(), Terminal()
-    status = run_replay(args, out, err, io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
+    streams = (out, err, io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
+    with pytest.MonkeyPatch.context() as patch:
+        for name, stream in zip(("stdout", "stderr", "stdin"), streams, strict=True):
+            patch.setattr(sys, name, stream)
+        status = main(["replay", *argv])
     return status, out.getvalue(), err.getvalue()
 
 
@@ -608,13 +801,6 @@ def test_jobs_must_be_a_positive_number() -> None:
     result = run("--jobs", "0", stdin=b"")
     assert result.returncode == 2  # argparse's usage error
     assert "--jobs" in result.stderr.decode()
-    # and the handler itself refuses it, in one line
-    args = argparse.Namespace(settings=None, compare=None, jobs=0, log=None)
-    err = io.StringIO()
-    assert run_replay(args, io.StringIO(), err, io.StringIO()) == 1
-    assert err.getvalue() == (
-        "imcea replay: --jobs: expected a positive number of processes, got 0\n"
-    )
 
 
 # ---------------------------------------------------------------------------
@@ -788,6 +974,26 @@ def test_replay_checks_its_settings_before_reading_anything() -> None:
     assert drawn == []
 
 
+def test_replay_takes_a_decider_and_a_first_line_number() -> None:
+    """A log replayed in parts through one decider: the same results as in one go, the
+    lines (and the ids that default to them) counted from each part's first line."""
+    records = [
+        {"sender": "", "recipients": [SITE_ONE_OFF], "ip": SITE},
+        {"sender": "", "recipients": ["jdoe@contoso.com"], "ip": SENDER, "id": "b"},
+        {"sender": "", "recipients": [LAN_ONE_OFF, "x@partner.example"], "ip": LAN},
+    ]
+    whole = list(replay(records, load("FIXED")))
+    decider = imcea.Decider(load("FIXED"))
+    parts = [*replay(records[:2], decider), *replay(records[2:], decider, start=3)]
+    assert parts == whole
+    assert [(r.id, r.line) for r in parts] == [(1, 1), ("b", 2), (3, 3), (3, 3)]
+    assert list(replay_lines(records[2:], decider, start=3)) == [output_line(r) for r in whole[2:]]
+    with pytest.raises(
+        imcea.Error, match=r"^compare: expected an imcea\.Settings or an imcea\.Decider"
+    ):
+        replay(records, decider, compare=records)  # type: ignore[call-overload]
+
+
 def test_replay_is_lazy() -> None:
     drawn = 0
 
@@ -842,6 +1048,332 @@ def test_a_million_records_stream_in_flat_memory() -> None:
     assert middle == count - 1000 - 2 * window
     assert early[0] < bound and late[0] < bound, (early, late)
     assert early[1] < bound // 10 and late[1] < bound // 10, (early, late)
+
+
+# ---------------------------------------------------------------------------
+# the output is decide() and json.dumps(), whatever the log
+
+ENGINE_SETTINGS: dict[str, dict[str, Any]] = {
+    "SP3": {
+        "reroute": True,
+        "release": "SP3",
+        "server_addresses": ["192.0.2.10", "10.0.0.1"],
+        "routing": [
+            {"domain": "contoso.com", "action": "inbound"},
+            {"domain": "always.example", "action": "relay"},
+        ],
+        "restrictions": {
+            "authenticated": True,
+            "allow": ["10.0.0.0/255.255.255.0"],
+            "internal": ["10.0.0.1"],
+            "deny": ["10.0.0.66"],
+        },
+        "directory": ["alice@contoso.com", "/o=Contoso/ou=Site/cn=Recipients/cn=bob"],
+    },
+    "SP2": {
+        "reroute": True,
+        "release": "SP2",
+        "routing": [{"domain": "contoso.com", "action": "inbound"}],
+        "restrictions": {"allow": ["10.0.0.0/255.255.255.0"]},
+    },
+    "FIXED": {
+        "reroute": True,
+        "release": "SP3",
+        "routing": [{"domain": "contoso.com", "action": "inbound"}],
+        "restrictions": {"allow": ["10.0.0.0/255.255.255.0", "192.168.0.1"]},
+    },
+    "OFF": {"reroute": False, "routing": [{"domain": "contoso.com", "action": "inbound"}]},
+}
+
+ENGINE_CLIENTS = [
+    "10.0.0.5",  # on the allow list
+    "10.0.0.66",  # never route
+    "192.168.0.1",  # the other site's bridgehead (allowed only once fixed)
+    "203.0.113.7",  # an outsider
+    " 203.0.113.8 ",  # blanks around it
+    "::ffff:10.0.0.9",  # mapped IPv6: matched as IPv4
+    "2001:db8::1",
+]
+ENGINE_RECIPIENTS = [
+    "alice@contoso.com",
+    "carol@contoso.com",
+    "<alice@contoso.com>",
+    "user@example.net",
+    "x@always.example",
+    "IMCEASMTP-user+40example+2Enet@contoso.com",
+    "IMCEASMTP-alice+40contoso+2Ecom@contoso.com",
+    "IMCEASMTP-IMCEASMTP-u+2B40example+2Bnet+40contoso+2Ecom@contoso.com",
+    "IMCEAEX-_O=CONTOSO_OU=SITE_CN=RECIPIENTS_CN=BOB@contoso.com",
+    "IMCEAX400-c=US;a=+20;p=Contoso;s=Doe;@contoso.com",
+    "user@[192.0.2.10]",
+    "user@[203.0.113.1]",
+    "a%b@contoso.com",
+    "@a,@b:c@contoso.com",
+    "Postmaster",
+    "bad address",
+    "u" * 300 + "@example.net",
+    "ü@contoso.com",
+    "\udc80@example.net",  # a lone surrogate, as a hostile log may hold
+]
+
+
+def engine_settings(name: str) -> imcea.Settings:
+    return imcea.load_settings(ENGINE_SETTINGS[name])
+
+
+def decision_fields(d: imcea.Decision) -> dict[str, Any]:
+    return {
+        "action": d.action.value,
+        "reason": d.reason.value,
+        "reply": d.reply,
+        "detail": d.detail,
+    }
+
+
+def dumps(obj: dict[str, Any]) -> str:
+    return json.dumps(obj, separators=(",", ":")) + "\n"
+
+
+def reference(
+    records: list[dict[str, Any]], settings: str, compare: str | None
+) -> tuple[str, Summary]:
+    """What the command must write for *records*, from decide() and json.dumps() alone,
+    each decision made on a fresh settings value (which remembers nothing)."""
+    out = []
+    counts = Summary(compared=compare is not None)
+    for number, record in enumerate(records, 1):
+        ident = record.get("id", number)
+        kwargs = {"authenticated": record.get("authenticated", False)}
+        kwargs["server_ip"] = record.get("server_ip")
+        envelope = imcea.Envelope(record["sender"], record["recipients"])
+        verdict = imcea.decide(envelope, record["ip"], engine_settings(settings), **kwargs)
+        counts.records += 1
+        if compare is None:
+            for d in verdict:
+                counts.add_decision(d)
+                out.append(dumps({"id": ident, "recipient": d.recipient, **decision_fields(d)}))
+            continue
+        other = imcea.decide(envelope, record["ip"], engine_settings(compare), **kwargs)
+        counts.recipients += len(verdict)
+        for old, new in zip(verdict, other, strict=True):
+            if (old.action, old.reason) != (new.action, new.reason):
+                counts.changed += 1
+                pair = (
+                    f"{old.action.value} -> {new.action.value}",
+                    f"{old.reason.value} -> {new.reason.value}",
+                )
+                counts.transitions[pair] = counts.transitions.get(pair, 0) + 1
+                row = {"id": ident, "recipient": old.recipient}
+                row.update(before=decision_fields(old), after=decision_fields(new))
+                out.append(dumps(row))
+    return "".join(out), counts
+
+
+def replayed_text(
+    records: list[dict[str, Any]], settings: str, compare: str | None
+) -> tuple[str, Summary]:
+    """replay_lines() over *records* as JSON lines, in parts of 7 lines through one
+    decider per settings value, as the command replays its chunks."""
+    lines = [json.dumps(r).encode() + b"\n" for r in records]
+    before = imcea.Decider(engine_settings(settings))
+    after = None if compare is None else imcea.Decider(engine_settings(compare))
+    text, total = [], Summary(compared=compare is not None)
+    for first in range(0, len(lines), 7):
+        counts = Summary()
+        part = lines[first : first + 7]
+        text.extend(replay_lines(part, before, compare=after, summary=counts, start=first + 1))
+        total.merge(counts)
+    return "".join(text), total
+
+
+engine_records = st.lists(
+    st.fixed_dictionaries(
+        {
+            "sender": st.sampled_from(["", "s@example.org", "<s@mail.example>"]),
+            "recipients": st.lists(
+                st.one_of(st.sampled_from(ENGINE_RECIPIENTS), st.text(max_size=30)), max_size=4
+            ),
+            "ip": st.sampled_from(ENGINE_CLIENTS),
+        },
+        optional={
+            "authenticated": st.booleans(),
+            "server_ip": st.sampled_from([None, "10.0.0.1", "192.0.2.10"]),
+            "id": st.one_of(st.text(max_size=8), st.integers(-(2**70), 2**70)),
+            "size": st.integers(0, 10**6),  # other keys are ignored
+        },
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records=engine_records, name=st.sampled_from(sorted(ENGINE_SETTINGS)))
+def test_replay_output_is_decide_and_json_dumps(records: list[dict[str, Any]], name: str) -> None:
+    want, want_counts = reference(records, name, None)
+    got, got_counts = replayed_text(records, name, None)
+    assert got == want
+    assert (got_counts.records, got_counts.recipients, got_counts.bad) == (
+        want_counts.records,
+        want_counts.recipients,
+        0,
+    )
+    assert got_counts.outcomes == want_counts.outcomes
+    # and the library's results, written one by one, are the same lines and objects
+    results = list(replay(records, engine_settings(name)))
+    assert "".join(output_line(r) for r in results) == want
+    assert [dumps(output_record(r)) for r in results] == want.splitlines(keepends=True)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    records=engine_records,
+    names=st.sampled_from([("SP2", "SP3"), ("SP3", "FIXED"), ("SP3", "OFF"), ("FIXED", "SP2")]),
+)
+def test_compare_output_is_decide_and_json_dumps(
+    records: list[dict[str, Any]], names: tuple[str, str]
+) -> None:
+    want, want_counts = reference(records, *names)
+    got, got_counts = replayed_text(records, *names)
+    assert got == want
+    assert (got_counts.changed, got_counts.recipients) == (
+        want_counts.changed,
+        want_counts.recipients,
+    )
+    assert got_counts.transitions == want_counts.transitions
+    changes = list(replay(records, engine_settings(names[0]), compare=engine_settings(names[1])))
+    assert "".join(output_line(c) for c in changes) == want
+    assert [dumps(output_record(c)) for c in changes] == want.splitlines(keepends=True)
+
+
+def test_each_line_names_its_own_client() -> None:
+    """One relay recipient, clients that may and may not relay in turns: each line
+    names its own client and outcome."""
+    records = []
+    for n in range(60):
+        ip = ENGINE_CLIENTS[n % len(ENGINE_CLIENTS)]
+        recipients = [
+            ENGINE_RECIPIENTS[(n * 7 + k) % len(ENGINE_RECIPIENTS)] for k in range(n % 3 + 1)
+        ]
+        recipients.append("user@example.net")
+        records.append({"sender": "s@example.org", "recipients": recipients, "ip": ip})
+    want, _ = reference(records, "SP3", None)
+    got, _ = replayed_text(records, "SP3", None)
+    assert got == want
+    relays = [r for r in map(json.loads, got.splitlines()) if r["recipient"] == "user@example.net"]
+    assert {r["action"] for r in relays} == {"reroute", "return"}
+    for row in relays:
+        assert records[row["id"] - 1]["ip"].strip() in row["detail"], row
+
+
+def test_a_non_string_recipient_is_a_bad_line_and_counts_nothing() -> None:
+    good = {"sender": "s", "recipients": ["alice@contoso.com"], "ip": "10.0.0.5"}
+    bad = {"sender": "s", "recipients": ["alice@contoso.com", 7], "ip": "10.0.0.5"}
+    lines = [json.dumps(r).encode() for r in (good, bad, good)]
+    errors: list[RecordError] = []
+    counts = Summary()
+    got = list(replay_lines(lines, engine_settings("SP3"), on_error=errors.append, summary=counts))
+    assert [json.loads(line)["id"] for line in got] == [1, 3]
+    assert [str(e) for e in errors] == ["line 2: recipients[1]: expected a string, got 7"]
+    assert (counts.records, counts.recipients, counts.bad) == (2, 2, 1)
+    assert sum(counts.outcomes.values()) == 2
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b'{"sender": "s", "recipients": [], "ip": "10.0.0.300"}', "ip: '10.0.0.300'"),
+        (b'{"sender": "s", "recipients": [], "ip": "10.0.0.1", "server_ip": "x"}', "server_ip"),
+        (b'{"sender": "s", "recipients": [], "ip": "10.0.0.1", "id": 1.5}', "id: expected"),
+        (b'{"sender": "s", "recipients": [], "ip": "10.0.0.1", "authenticated": 1}', "true"),
+        (b'{"sender": "s", "recipients": [], "ip": "10.0.0.1"} x', "not JSON"),
+        # a type fault is reported before a bad address, whatever the order of the keys
+        (b'{"ip": "10.0.0.300", "id": 1.5, "sender": "s", "recipients": []}', "id: expected"),
+        (b'{"sender": "s", "recipients": [], "ip": 5, "id": 1.5}', "ip: expected an IP address"),
+        (b'\xef\xbb\xbf{"sender": "s", "recipients": [], "ip": "10.0.0.1"}', None),
+        (b'  {"sender": "s", "recipients": [], "ip": "10.0.0.1"}  ', None),
+        (b'{"sender": "s", "recipients": ["a"], "ip": " 10.0.0.1", "server_ip": "::1"}', None),
+    ],
+)
+def test_lines_of_an_unusual_shape(line: bytes, message: str | None) -> None:
+    """Lines other than the usual dotted-quad record: read, or reported by their fault."""
+    errors: list[RecordError] = []
+    counts = Summary()
+    list(replay_lines([line], engine_settings("SP3"), on_error=errors.append, summary=counts))
+    if message is None:
+        assert (counts.records, counts.bad, errors) == (1, 0, [])
+    else:
+        assert counts.bad == 1 and message in str(errors[0]), errors
+
+
+@given(st.text(alphabet="0123456789.:abcdef %", max_size=20))
+def test_a_client_taken_at_a_glance_is_an_ip_address(text: str) -> None:
+    """A record's client that matches CANONICAL_IPV4 is taken without being parsed: the
+    pattern must match nothing but what parse_ip() writes back."""
+    if CANONICAL_IPV4.fullmatch(text) is not None:
+        assert str(parse_ip(text)) == text
+        assert str(ipaddress.IPv4Address(text)) == text
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_every_dotted_quad_is_taken_at_a_glance(value: int) -> None:
+    assert CANONICAL_IPV4.fullmatch(str(ipaddress.IPv4Address(value))) is not None
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+record_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "sender": json_values | st.just("s@example.org"),
+        "recipients": json_values | st.lists(st.sampled_from(ENGINE_RECIPIENTS), max_size=3),
+        "ip": json_values | st.sampled_from([*ENGINE_CLIENTS, "10.0.0.300", "", "010.0.0.1"]),
+        "authenticated": json_values,
+        "server_ip": json_values | st.sampled_from(["10.0.0.1", "x"]),
+        "id": json_values,
+    },
+)
+any_lines = st.lists(
+    st.one_of(
+        st.binary(max_size=40),
+        record_like.map(lambda r: json.dumps(r).encode()),
+        json_values.map(lambda v: json.dumps(v).encode()),
+        st.sampled_from([b"", b"  ", b"\xef\xbb\xbf{}", b"[", b'{"ip": "1.2.3.4"} {}']),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=any_lines, compare=st.booleans())
+def test_any_line_is_replayed_or_reported_never_raised(lines: list[bytes], compare: bool) -> None:
+    """Whatever bytes a log holds, each non-blank line is a record or a bad line,
+    reported with its number, in line order."""
+    errors: list[RecordError] = []
+    counts = Summary()
+    other = engine_settings("FIXED") if compare else None
+    got = list(
+        replay_lines(
+            lines, engine_settings("SP3"), compare=other, on_error=errors.append, summary=counts
+        )
+    )
+    blank = sum(1 for line in lines if not line.strip())
+    assert counts.records + counts.bad + blank == len(lines)
+    assert len(errors) == counts.bad
+    numbers = [e.line for e in errors]
+    assert numbers == sorted(numbers) and all(
+        n is not None and 1 <= n <= len(lines) for n in numbers
+    )
+    for error in errors:
+        assert isinstance(error, imcea.Error)
+        assert str(error).startswith(f"line {error.line}: ")
+    for row in got:
+        assert row.endswith("\n") and row.count("\n") == 1
+        assert json.loads(row)["recipient"] is not None
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,373 @@
+"""The ``imcea replay`` command: a log in, one JSON line per recipient out, in chunks.
+
+The command reads the log's raw items (today JSON lines) from :func:`open_log`, cuts
+them into chunks of :data:`CHUNK_LINES`, and replays each chunk with
+:func:`~imcea.replay.replay_lines` (or only counts it, with ``--summary-only``): in
+this process, or with ``--jobs N`` in N worker processes while the output keeps the
+input order (a decision depends on nothing but its record and the settings, so any
+process may decide any record).  Bad lines are reported on standard error where they
+stand, by line number, and skipped; a summary ends the run, with a table of groups
+for ``--group-by``, and a progress line is drawn while standard error is a terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import IO, TYPE_CHECKING, Any, Final, TextIO
+
+from .cli import EXIT_ERROR, EXIT_OK, EXIT_RETURNED
+from .decision import Decider
+from .errors import Error
+from .records import RecordError
+from .replay import GroupBy, Groups, Summary, replay_lines, summarize
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+__all__ = ["AHEAD", "CHUNK_LINES", "PROGRESS_EVERY", "LogError", "open_log", "replay_command"]
+
+#: Lines per chunk: the unit of work of a process, and of each flush of the output.
+CHUNK_LINES: Final = 1000
+
+#: Chunks handed to the worker processes ahead of the one being written, per process.
+#: Bounds the memory of ``--jobs N`` to about ``N * AHEAD * CHUNK_LINES`` lines.
+AHEAD: Final = 2
+
+#: Seconds between two updates of the progress line.
+PROGRESS_EVERY: Final = 0.5
+
+_PROGRAM: Final = "imcea replay"
+
+#: What one chunk gives: the segments to write in order, each ``(is_error, text)``
+#: (runs of output lines, and the report of each bad line where it stood), its
+#: counts, and its groups.
+_Result = tuple[list[tuple[bool, str]], Summary, Groups | None]
+
+
+def _one_line(exc: Exception) -> str:
+    return f"{_PROGRAM}: {' '.join(str(exc).split())}\n"
+
+
+class _Chunks:
+    """Replays chunks of a log under one or two settings values, one decider each.
+
+    The same object does the work in this process (``--jobs 1``) and in each worker
+    process (``--jobs N``), so that the output is the same bytes either way.
+    """
+
+    __slots__ = ("after", "before", "group_by", "write")
+
+    def __init__(
+        self,
+        settings: Settings,
+        compare: Settings | None,
+        group_by: GroupBy | None,
+        write: bool,
+    ) -> None:
+        self.before = Decider(settings)
+        self.after = None if compare is None else Decider(compare)
+        self.group_by = group_by
+        self.write = write
+
+    def run(self, first: int, items: list[Any]) -> _Result:
+        """Replay *items*, the first being line *first* of the log."""
+        counts = Summary(compared=self.after is not None)
+        groups = None if self.group_by is None else Groups(self.group_by)
+        segments: list[tuple[bool, str]] = []
+        parts: list[str] = []
+
+        def bad(exc: RecordError) -> None:
+            """Report a bad line where it stands: after the lines written before it."""
+            if parts:
+                segments.append((False, "".join(parts)))
+                parts.clear()
+            segments.append((True, _one_line(exc)))
+
+        if self.write:
+            append = parts.append
+            for text in replay_lines(
+                items,
+                self.before,
+                compare=self.after,
+                on_error=bad,
+                summary=counts,
+                groups=groups,
+                start=first,
+            ):
+                append(text)
+            if parts:
+                segments.append((False, "".join(parts)))
+        else:
+            summarize(
+                items,
+                self.before,
+                compare=self.after,
+                on_error=bad,
+                summary=counts,
+                groups=groups,
+                start=first,
+            )
+        return segments, counts, groups
+
+
+#: The chunk replayer of a worker process, built once by :func:`_start_worker`.
+_worker: _Chunks | None = None
+
+
+def _start_worker(
+    settings: Settings, compare: Settings | None, group_by: GroupBy | None, write: bool
+) -> None:
+    """Process-pool initializer: one decider per settings value and worker."""
+    global _worker
+    _worker = _Chunks(settings, compare, group_by, write)
+
+
+def _work(first: int, items: list[Any]) -> _Result:
+    """One chunk, in a worker process."""
+    assert _worker is not None, "the worker was not initialised"
+    return _worker.run(first, items)
+
+
+class _Progress:
+    """The progress line on a terminal: records, rate, elapsed time; rewritten in place."""
+
+    __slots__ = ("err", "last", "shown", "start")
+
+    def __init__(self, err: TextIO) -> None:
+        self.err = err
+        self.start = time.monotonic()
+        self.last = float("-inf")
+        self.shown = 0
+
+    def update(self, records: int) -> None:
+        """Show the count of records read so far (at most every :data:`PROGRESS_EVERY`)."""
+        now = time.monotonic()
+        if now - self.last < PROGRESS_EVERY:
+            return
+        self.last = now
+        elapsed = now - self.start
+        rate = records / elapsed if elapsed > 0 else 0.0
+        text = f"{_PROGRAM}: {records} records, {rate:,.0f} records/s, {elapsed:.1f} s elapsed"
+        self.err.write("\r" + text.ljust(self.shown))
+        self.err.flush()
+        self.shown = len(text)
+
+    def clear(self) -> None:
+        """Erase the progress line before anything else is written on the terminal."""
+        if self.shown:
+            self.err.write("\r" + " " * self.shown + "\r")
+            self.shown = 0
+            self.last = float("-inf")
+
+
+class _Writer:
+    """Writes the segments of each chunk in order, flushing so nothing printed is lost;
+    adds up the counts and groups."""
+
+    __slots__ = ("err", "groups", "out", "progress", "shared", "summary")
+
+    def __init__(
+        self,
+        out: TextIO,
+        err: TextIO,
+        progress: _Progress | None,
+        compared: bool,
+        group_by: GroupBy | None,
+    ) -> None:
+        self.out = out
+        self.err = err
+        self.progress = progress
+        # the output goes to the terminal too: erase the progress line before it
+        self.shared = progress is not None and out.isatty()
+        self.summary = Summary(compared=compared)
+        self.groups = None if group_by is None else Groups(group_by)
+
+    def write(self, result: _Result) -> None:
+        segments, counts, groups = result
+        out, err, progress = self.out, self.err, self.progress
+        for is_error, text in segments:
+            if is_error:
+                out.flush()  # the lines before the bad one are out before its report
+                if progress is not None:
+                    progress.clear()
+                err.write(text)
+                err.flush()
+            else:
+                if progress is not None and self.shared:
+                    progress.clear()
+                out.write(text)
+        out.flush()
+        self.summary.merge(counts)
+        if self.groups is not None and groups is not None:
+            self.groups.merge(groups)
+        if progress is not None:
+            progress.update(self.summary.records + self.summary.bad)
+
+
+def _chunks(items: Iterable[Any]) -> Iterator[tuple[int, list[Any]]]:
+    """``(first line number, items)`` chunks of :data:`CHUNK_LINES` items."""
+    it = iter(items)
+    first = 1
+    while chunk := list(islice(it, CHUNK_LINES)):
+        yield first, chunk
+        first += len(chunk)
+
+
+def _text_lines(stream: IO[str]) -> Iterator[bytes]:
+    """A text stream's lines as UTF-8 bytes (lone surrogates kept for the JSON reader)."""
+    for line in stream:
+        yield line.encode("utf-8", "surrogatepass")
+
+
+class LogError(Error):
+    """The log cannot be opened."""
+
+
+@contextlib.contextmanager
+def open_log(path: str | None, stdin: TextIO) -> Iterator[Iterable[Any]]:
+    """The raw items of the log at *path* (``None`` or ``-``: *stdin*), for as long as
+    the context lasts: today its lines, as bytes, each a JSON record.
+
+    The rest of the command takes any items :func:`~imcea.records.read_record` takes,
+    and counts them as the lines of the log.  Raises :class:`LogError` when the file
+    cannot be opened.
+    """
+    if path is None or path == "-":
+        buffer = getattr(stdin, "buffer", None)
+        yield buffer if buffer is not None else _text_lines(stdin)
+        return
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise LogError(f"{path}: cannot read the log: {exc.strerror or exc}") from None
+    with handle:
+        yield handle
+
+
+def replay_command(
+    settings: Settings,
+    compare: Settings | None,
+    log: str | None,
+    *,
+    out: TextIO,
+    err: TextIO,
+    stdin: TextIO,
+    jobs: int = 1,
+    summary_only: bool = False,
+    group_by: GroupBy | str | None = None,
+    as_json: bool = False,
+) -> int:
+    """``imcea replay``: decide every record of *log*; the exit status.
+
+    Writes one JSON line per recipient (``id``, ``recipient``, ``action``, ``reason``,
+    ``reply``, ``detail``; with *compare*, only the changed recipients, with ``before``
+    and ``after``) unless *summary_only*, reports each bad line on *err* where it
+    stands, and ends with a summary on *err*, then the table of *group_by* groups.
+    With *as_json* (and *summary_only* or *group_by*), the summary and the groups are
+    one JSON object on *out* instead of the table.  Exit status: 1 when a line was
+    bad, else 2 when the comparison found differences, else 0.
+    """
+    grouping = None if group_by is None else Groups(group_by).by
+    progress = _Progress(err) if err.isatty() else None
+    writer = _Writer(out, err, progress, compare is not None, grouping)
+    chunks = _Chunks(settings, compare, grouping, write=not summary_only)
+    try:
+        with open_log(log, stdin) as items:
+            if jobs == 1:
+                for first, chunk in _chunks(items):
+                    writer.write(chunks.run(first, chunk))
+            else:
+                _in_workers(items, writer, (settings, compare, grouping, not summary_only), jobs)
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):
+            raise
+        if progress is not None:
+            progress.clear()
+        err.write(_one_line(exc))  # reading or writing
+        return EXIT_ERROR
+    except Error as exc:  # the log cannot be opened, or a worker process died
+        if progress is not None:
+            progress.clear()
+        err.write(_one_line(exc))
+        return EXIT_ERROR
+    if progress is not None:
+        progress.clear()
+    summary = writer.summary
+    for text in summary.lines():
+        err.write(f"{_PROGRAM}: {text}\n" if not text.startswith(" ") else text + "\n")
+    if as_json and (summary_only or writer.groups is not None):
+        report: dict[str, Any] = {"summary": summary.as_json()}
+        if writer.groups is not None:
+            report["group_by"] = str(writer.groups.by)
+            report["groups"] = writer.groups.as_json()
+        out.write(json.dumps(report, separators=(",", ":")) + "\n")
+        out.flush()
+    elif writer.groups is not None:
+        err.write(_table(writer.groups, compared=summary.compared))
+    err.flush()
+    if summary.bad:
+        return EXIT_ERROR
+    if summary.changed:
+        return EXIT_RETURNED
+    return EXIT_OK
+
+
+def _table(groups: Groups, *, compared: bool) -> str:
+    """The groups as a table: count, group, and the first example of each."""
+    rows = groups.rows()
+    what = "changed recipients" if compared else "recipients"
+    plural = "" if len(rows) == 1 else "s"
+    lines = [f"{_PROGRAM}: {what} by {groups.by}: {len(rows)} group{plural}"]
+    if not rows:
+        return lines[0] + "\n"
+    width = max(len(str(n)) for _, n, _, _ in rows)
+    names = [key or "(none)" for key, _, _, _ in rows]
+    name_width = max(len(name) for name in names)
+    for name, (_key, n, line, example) in zip(names, rows, strict=True):
+        lines.append(f"  {n:>{width}}  {name:<{name_width}}  e.g. {_example(line, example)}")
+    return "\n".join(lines) + "\n"
+
+
+def _example(line: int, record: dict[str, Any]) -> str:
+    """One result in words: where it is, the recipient, and what became of it."""
+    if "before" in record:
+        before, after = record["before"], record["after"]
+        outcome = (
+            f"{before['action']} -> {after['action']} ({before['reason']} -> {after['reason']})"
+        )
+    else:
+        outcome = f"{record['action']} ({record['reason']})"
+    ident = record["id"]
+    where = f"line {line}" if ident == line else f"line {line} (id {ident})"
+    return f"{where}: {record['recipient']}: {outcome}"
+
+
+def _in_workers(
+    items: Iterable[Any],
+    writer: _Writer,
+    initargs: tuple[Settings, Settings | None, GroupBy | None, bool],
+    jobs: int,
+) -> None:
+    """Replay *items* in chunks over *jobs* worker processes, written in input order."""
+    from concurrent.futures import ProcessPoolExecutor  # only now: it is slow to import
+    from concurrent.futures.process import BrokenProcessPool
+
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=initargs)
+    pending: deque[Future[_Result]] = deque()
+    try:
+        for first, chunk in _chunks(items):
+            pending.append(pool.submit(_work, first, chunk))
+            if len(pending) >= jobs * AHEAD:
+                writer.write(pending.popleft().result())
+        while pending:
+            writer.write(pending.popleft().result())
+    except BrokenProcessPool as exc:
+        raise Error(f"a worker process failed: {exc}") from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
