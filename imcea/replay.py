@@ -28,6 +28,7 @@ from .decision import Action, Decider, Decision, Envelope
 from .errors import Error
 from .records import Fields, Record, RecordError, read_fields, read_record
 from .settings import Settings
+from .wording import plural
 
 __all__ = [
     "Change",
@@ -160,17 +161,18 @@ class Summary:
 
     def lines(self) -> list[str]:
         """The summary as text, one line per action (or per transition when comparing)."""
-        bad = f"{self.bad} bad line{'' if self.bad == 1 else 's'} skipped"
-        records = f"{self.records} record{'' if self.records == 1 else 's'}"
+        bad = f"{plural(self.bad, 'bad line')} skipped"
+        records = plural(self.records, "record")
         if not self.compared:
-            out = [f"{records}, {self.recipients} recipients, {bad}"]
+            out = [f"{records}, {plural(self.recipients, 'recipient')}, {bad}"]
             for action in Action:
                 reasons = {r: n for (a, r), n in self.outcomes.items() if a == action.value}
                 if reasons:
                     listed = ", ".join(f"{r} {n}" for r, n in _sorted_counts(reasons))
                     out.append(f"  {action.value}: {sum(reasons.values())} ({listed})")
             return out
-        out = [f"{records}, {self.recipients} recipients compared, {self.changed} changed, {bad}"]
+        compared = plural(self.recipients, "recipient")
+        out = [f"{records}, {compared} compared, {self.changed:,} changed, {bad}"]
         for transition, total in _sorted_counts(self.by_transition()):
             reasons = {r: n for (t, r), n in self.transitions.items() if t == transition}
             listed = ", ".join(f"{r} {n}" for r, n in _sorted_counts(reasons))

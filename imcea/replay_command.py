@@ -20,12 +20,13 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import IO, TYPE_CHECKING, Any, Final, TextIO
 
-from .cli import EXIT_ERROR, EXIT_OK, EXIT_RETURNED
 from .decision import Decider
 from .errors import Error
+from .exits import Exit
 from .records import RecordError
 from .replay import GroupBy, Groups, Summary, replay_lines, summarize
 from .settings import Settings
+from .wording import plural
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -270,8 +271,9 @@ def replay_command(
     and ``after``) unless *summary_only*, reports each bad line on *err* where it
     stands, and ends with a summary on *err*, then the table of *group_by* groups.
     With *as_json* (and *summary_only* or *group_by*), the summary and the groups are
-    one JSON object on *out* instead of the table.  Exit status: 1 when a line was
-    bad, else 2 when the comparison found differences, else 0.
+    one JSON object on *out* instead of the table.  Exit status (:mod:`imcea.exits`):
+    2 when a line was bad, else 1 when the comparison found differences, else 0; with
+    both, both are said on *err*.
     """
     grouping = None if group_by is None else Groups(group_by).by
     progress = _Progress(err) if err.isatty() else None
@@ -290,12 +292,12 @@ def replay_command(
         if progress is not None:
             progress.clear()
         err.write(_one_line(exc))  # reading or writing
-        return EXIT_ERROR
+        return Exit.TROUBLE
     except Error as exc:  # the log cannot be opened, or a worker process died
         if progress is not None:
             progress.clear()
         err.write(_one_line(exc))
-        return EXIT_ERROR
+        return Exit.TROUBLE
     if progress is not None:
         progress.clear()
     summary = writer.summary
@@ -311,11 +313,16 @@ def replay_command(
     elif writer.groups is not None:
         err.write(_table(writer.groups, compared=summary.compared))
     err.flush()
+    if summary.bad and summary.changed:
+        err.write(
+            f"{_PROGRAM}: {plural(summary.bad, 'bad line')} (exit status 2) and "
+            f"{plural(summary.changed, 'changed recipient')} (differences, exit status 1)\n"
+        )
     if summary.bad:
-        return EXIT_ERROR
+        return Exit.TROUBLE
     if summary.changed:
-        return EXIT_RETURNED
-    return EXIT_OK
+        return Exit.FINDINGS
+    return Exit.CLEAN
 
 
 def _table(groups: Groups, *, compared: bool) -> str:

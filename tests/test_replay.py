@@ -357,7 +357,7 @@ def test_compare_sp2_to_sp3_shows_every_encapsulated_relay_stop(
     log = tmp_path / "log.jsonl"
     log.write_bytes(jsonl(records))
     result = run("--settings", files["SP2"], "--compare", files["SP3"], str(log))
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == 1, result.stderr
     got = output(result)
     changed = [(i, c) for i, c in order if expected(c, "SP2")[:2] != expected(c, "SP3")[:2]]
     # by hand: cases 0 and 1 (reroute -> return) and 2 (reroute -> reroute, new reason)
@@ -386,7 +386,7 @@ def test_compare_sp3_to_the_fix_brings_back_only_the_site_connector(
     log = tmp_path / "log.jsonl"
     log.write_bytes(jsonl(records))
     result = run("--settings", files["SP3"], "--compare", files["FIXED"], str(log))
-    assert result.returncode == 2
+    assert result.returncode == 1
     got = output(result)
     assert len(got) == 10
     assert {line["recipient"] for line in got} == {SITE_ONE_OFF}
@@ -448,7 +448,7 @@ def test_group_by_client_tells_which_clients_lose_relaying_under_sp3(
     result = run(
         "--settings", files["SP2"], "--compare", files["SP3"], "--group-by", "client", str(log)
     )
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert len(output(result)) == 30  # the records are still written
     err = stderr_lines(result)
     by_client = changed_by_client(order)
@@ -476,7 +476,7 @@ def test_group_by_json_is_one_object_with_the_first_example_of_each_group(
     args = ["--settings", files["SP2"], "--compare", files["SP3"], str(log)]
     full = output(run(*args))
     result = run(*args, "--group-by", "client", "--summary-only", "--json")
-    assert result.returncode == 2
+    assert result.returncode == 1
     (report,) = output(result)
     assert report["group_by"] == "client"
     assert report["summary"]["changed"] == 30
@@ -686,7 +686,7 @@ def test_each_kind_of_bad_line_is_reported_with_its_line_number_and_skipped(
 ) -> None:
     lines = [GOOD.format(1).encode(), GOOD.format(2).encode(), bad, GOOD.format(4).encode()]
     status, out, err = in_process("--settings", files["SP3"], stdin=b"\n".join(lines) + b"\n")
-    assert status == 1
+    assert status == 2
     assert [json.loads(line)["id"] for line in out.splitlines()] == [1, 2, 4]
     report, *summary = err.splitlines()
     assert report.startswith(f"imcea replay: line 3: {message}"), report
@@ -710,12 +710,12 @@ def test_bad_lines_mid_file_lose_nothing_and_are_reported_in_order(
     ]
     good = 2600 - len(bad_at)
     summary = [
-        f"imcea replay: {good} records, {good} recipients, {len(bad_at)} bad lines skipped",
+        f"imcea replay: {good:,} records, {good:,} recipients, {len(bad_at)} bad lines skipped",
         f"  deliver: {good} (inbound_unverified {good})",
     ]
     for jobs in ("1", "2"):
         result = run("--settings", files["SP3"], "--jobs", jobs, str(log), merged=True)
-        assert result.returncode == 1
+        assert result.returncode == 2
         merged = result.stdout.decode().splitlines()
         # every good line is out, in order, and each report stands where its line was
         events = [
@@ -759,7 +759,7 @@ def test_each_chunk_of_output_is_out_before_the_log_is_read_further(
         assert json.loads(got[0])["after"]["reason"] == "encapsulated_relay_denied"
         proc.stdin.write(b"not json\n")
         proc.stdin.close()
-        assert proc.wait(timeout=60) == 1
+        assert proc.wait(timeout=60) == 2
     finally:
         proc.kill()
         proc.wait()
@@ -769,7 +769,7 @@ def test_each_chunk_of_output_is_out_before_the_log_is_read_further(
 def test_bad_lines_and_changes_exit_1(tmp_path: Path, files: dict[str, str]) -> None:
     log = jsonl([{"sender": "", "recipients": [SITE_ONE_OFF], "ip": SITE}]) + b"not json\n"
     result = run("--settings", files["SP2"], "--compare", files["SP3"], stdin=log)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert len(output(result)) == 1
     assert stderr_lines(result)[0] == "imcea replay: line 2: not JSON: Expecting value (column 1)"
 
@@ -791,7 +791,7 @@ def test_jobs_2_gives_byte_identical_output_to_jobs_1(
     for extra in ([], ["--compare", files["FIXED"]]):
         one = run("--settings", files["SP2"], *extra, "--jobs", "1", str(log))
         two = run("--settings", files["SP2"], *extra, "--jobs", "2", str(log))
-        assert one.returncode == two.returncode == 1
+        assert one.returncode == two.returncode == 2
         assert one.stdout == two.stdout
         assert one.stderr == two.stderr
         assert len(one.stdout) > 100_000
@@ -812,7 +812,7 @@ def test_a_bad_settings_file_is_one_line_and_exit_1(tmp_path: Path) -> None:
     bad.write_text('reroute = "yes"\n')
     for args in (["--settings", str(bad)], ["--compare", str(tmp_path / "missing.toml")]):
         result = run(*args, stdin=b"")
-        assert result.returncode == 1
+        assert result.returncode == 2
         assert result.stdout == b""
         (line,) = stderr_lines(result)
         assert line.startswith("imcea replay: ")
@@ -820,7 +820,7 @@ def test_a_bad_settings_file_is_one_line_and_exit_1(tmp_path: Path) -> None:
 
 def test_a_missing_log_is_one_line_and_exit_1(tmp_path: Path) -> None:
     result = run(str(tmp_path / "nowhere.jsonl"))
-    assert result.returncode == 1
+    assert result.returncode == 2
     (line,) = stderr_lines(result)
     assert line.startswith(f"imcea replay: {tmp_path / 'nowhere.jsonl'}: cannot read the log")
 
@@ -842,7 +842,7 @@ def assert_progress_then_summary(err: str, records: int) -> str:
     shown, erased, summary = err.rsplit("\r", 2)
     assert erased.strip(" ") == ""
     assert summary.splitlines() == [
-        f"imcea replay: {records} records, {records} recipients, 0 bad lines skipped",
+        f"imcea replay: {records:,} records, {records:,} recipients, 0 bad lines skipped",
         f"  deliver: {records} (inbound_unverified {records})",
     ]
     return shown.rsplit("\r", 1)[-1]
