@@ -124,7 +124,14 @@ _worker: _Chunks | None = None
 def _start_worker(
     settings: Settings, compare: Settings | None, group_by: GroupBy | None, write: bool
 ) -> None:
-    """Process-pool initializer: one decider per settings value and worker."""
+    """Process-pool initializer: one decider per settings value and worker.
+
+    Ctrl-C is the parent's to handle: a worker ignores SIGINT (its terminal sends it to
+    the whole process group), and ends when the parent shuts the pool down.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     global _worker
     _worker = _Chunks(settings, compare, group_by, write)
 
@@ -276,6 +283,9 @@ def replay_command(
     both, both are said on *err*.
     """
     grouping = None if group_by is None else Groups(group_by).by
+    if (log is None or log == "-") and stdin.isatty():
+        err.write(f"{_PROGRAM}: reading the log from standard input; end with Ctrl-D\n")
+        err.flush()
     progress = _Progress(err) if err.isatty() else None
     writer = _Writer(out, err, progress, compare is not None, grouping)
     chunks = _Chunks(settings, compare, grouping, write=not summary_only)

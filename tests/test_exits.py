@@ -98,6 +98,19 @@ def settings(tmp_path: Path, text: str) -> str:
         (["audit", "--settings", "{closed}", "--ip", "203.0.113.7"], "", Exit.CLEAN),
         (["audit", "--settings", "{open}", "--ip", "203.0.113.7"], "", Exit.FINDINGS),
         (["audit", "--ip", "nowhere"], "", Exit.TROUBLE),
+        # replay: differences are findings, a bad line is trouble
+        (["replay", "-"], '{"sender": "", "recipients": ["a@b.example"], "ip": "10.0.0.1"}\n', 0),
+        (["replay", "-"], "not json\n", Exit.TROUBLE),
+        (
+            ["replay", "--compare", "{closed}", "-"],
+            '{"sender": "", "recipients": ["x@contoso.com"], "ip": "1.2.3.4"}',
+            1,
+        ),
+        (
+            ["replay", "--compare", "{closed}", "-"],
+            '{"sender": "", "recipients": ["x@contoso.com"], "ip": "1.2.3.4"}\nbad\n',
+            2,
+        ),
         # postfix-config
         (["postfix-config", "--settings", "{closed}"], "", Exit.CLEAN),
         (["postfix-config", "--settings", "missing.toml"], "", Exit.TROUBLE),
@@ -235,6 +248,8 @@ def interrupt(args: list[str]) -> tuple[int, str]:
         ["encode", "--type", "SMTP", "--domain", "d.example", "-"],
         ["x500", "-"],
         ["decide", "--ip", "203.0.113.7", "-"],
+        ["replay", "-"],
+        ["replay", "--jobs", "2", "-"],
     ],
     ids=lambda a: " ".join(a),
 )
