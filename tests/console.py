@@ -5,7 +5,8 @@ The conventions (CONTRIBUTING.md describes them for writers):
 - A line ``$ COMMAND`` in a fenced ``console`` block is a command; the lines under it, up
   to the next command or the end of the block, are what it prints: standard output, then
   standard error.  A line ``...`` stands for any number of lines, and ``...`` inside a
-  line for any text on that line.  A command line ending in `` \\`` goes on on the next.
+  line for any text on that line.  A command line ending in `` \\`` goes on on the next,
+  and a here-document (``cat > file.toml <<'EOF'``) takes the lines up to its delimiter.
 - A command prints nothing unless lines follow it, and exits 0 unless its comment says
   otherwise: ``$ imcea verify bad.toml  # exit status 1``.
 - The commands of one document run in order in one temporary copy of the checkout's
@@ -35,6 +36,7 @@ FENCE = re.compile(r"^(`{3,}|~{3,})console\s*$")
 NOT_RUN = re.compile(r"^<!--\s*console:\s*not run\s*\((?P<reason>[^)]+)\)\s*-->\s*$")
 STATUS = re.compile(r"#[^#]*\bexit status (?P<status>\d+)\b[^#]*$")
 CD = re.compile(r"^cd\s+(?P<dir>\S+)$")
+HEREDOC = re.compile(r"<<-?\s*(?P<quote>['\"]?)(?P<word>\w+)(?P=quote)")
 
 
 @dataclass
@@ -82,6 +84,11 @@ def blocks(text: str) -> Iterator[Block]:
                 while current.text.endswith("\\") and index + 1 < len(lines):
                     index += 1
                     current.text = current.text[:-1] + lines[index].strip()
+                here = HEREDOC.search(current.text)
+                if here is not None:  # the document's lines up to the delimiter are input
+                    while index + 1 < len(lines) and lines[index] != here["word"]:
+                        index += 1
+                        current.text += "\n" + lines[index]
             elif current is not None:
                 current.expected.append(line)
             index += 1

@@ -78,3 +78,26 @@ def test_a_session_reports_wrong_output_and_status(tmp_path: Path) -> None:
     problem = session.run(Command(4, "imcea decide --ip 203.0.113.7 x@contoso.com", ["..."]))
     assert problem is not None and "exit status 2, the document shows 0" in problem
     assert session.run(Command(5, "cd nowhere")) is not None
+
+
+def test_a_here_document_is_input_not_output(tmp_path: Path) -> None:
+    document = (
+        "```console\n"
+        "$ cat > closed.toml <<'EOF'\n"
+        "reroute = true\n"
+        "$ not a command\n"
+        "EOF\n"
+        "$ head -n 1 closed.toml\n"
+        "reroute = true\n"
+        "```\n"
+    )
+    (block,) = blocks(document)
+    write, show = block.commands
+    assert write.expected == []
+    assert write.text.endswith("\n$ not a command\nEOF")
+    assert show.text == "head -n 1 closed.toml"
+    assert show.expected == ["reroute = true"]
+    session = Session(tmp_path)
+    assert session.run(write) is None
+    assert session.run(show) is None
+    assert (tmp_path / "closed.toml").read_text() == "reroute = true\n$ not a command\n"
