@@ -63,6 +63,8 @@ def test_an_unclosed_block_is_an_error() -> None:
         ([], "", True),
         ([], "something\n", False),
         (["a.b"], "axb\n", False),  # only ... is special
+        (["a"], "a\n\n\n", True),  # trailing blank lines are not shown
+        (["", "a"], "\na\n", True),
     ],
 )
 def test_matches(expected: list[str], actual: str, result: bool) -> None:
