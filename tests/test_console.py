@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -78,7 +79,7 @@ def test_a_session_reports_wrong_output_and_status(tmp_path: Path) -> None:
     problem = session.run(Command(3, "imcea check --settings ims.toml", ["no findings"]))
     assert problem is not None and "output differs" in problem
     problem = session.run(Command(4, "imcea decide --ip 203.0.113.7 x@contoso.com", ["..."]))
-    assert problem is not None and "exit status 2, the document shows 0" in problem
+    assert problem is not None and re.search(r"exit status [1-9]\d*, the document shows 0", problem)
     assert session.run(Command(5, "cd nowhere")) is not None
 
 
