@@ -9,6 +9,7 @@ import signal
 import smtplib
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,22 @@ def test_aiosmtpd_gateway_command_runs_from_the_repository_root(tmp_path: Path) 
         server.send_signal(signal.SIGTERM)
         server.communicate(timeout=30)
     assert server.returncode == 0
+
+
+def toml_blocks() -> list[str]:
+    return re.findall(r"```toml\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+
+
+def test_the_settings_shown_are_the_example_file() -> None:
+    """The README's settings file is examples/ims.toml, word for word."""
+    shown = [block for block in toml_blocks() if block.lstrip().startswith("# Contoso")]
+    assert shown == [(ROOT / "examples" / "ims.toml").read_text(encoding="utf-8")]
+
+
+def test_the_case_shown_is_a_case_of_the_example_file() -> None:
+    """The README's case is one of examples/imcea_policy.toml's, with the same settings."""
+    (shown,) = [tomllib.loads(b) for b in toml_blocks() if "[[case]]" in b]
+    example = tomllib.loads((ROOT / "examples" / "imcea_policy.toml").read_text(encoding="utf-8"))
+    assert shown["settings"] == example["settings"] == "ims.toml"
+    (case,) = shown["case"]
+    assert case in example["case"]
