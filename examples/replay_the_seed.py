@@ -16,15 +16,18 @@ log, then replays it three times:
 3. the fix: SP3 with 192.168.0.1 on the allow list, where the site connector relays
    again and the outsiders stay refused.
 
-Run: ``python examples/replay_the_seed.py`` (no network; the log is written to a
-temporary directory and printed in part).
+Run: ``python examples/replay_the_seed.py [--out DIR]`` (no network).  The log
+(``ims.jsonl``) and the three settings files (``sp2.toml``, ``sp3.toml``,
+``fixed.toml``) are written to DIR, by default a new directory ``imcea-seed`` in the
+current one, and the script ends with the ``imcea replay`` commands that replay them.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,18 +41,25 @@ SITE_CONNECTOR = "192.168.0.1"  # the other site's bridgehead (the article's exa
 LAN = "10.0.0.0/255.255.255.0"  # the hosts that were allowed to relay all along
 
 
-def settings(release: str, *, allow_site_connector: bool = False) -> imcea.Settings:
-    """The IMS: rerouting on (a site connector needs it), the LAN may relay."""
+def settings_file(release: str, *, allow_site_connector: bool = False) -> str:
+    """The IMS as a settings file: rerouting on (a site connector needs it), the LAN may relay."""
     allow = [LAN, SITE_CONNECTOR] if allow_site_connector else [LAN]
-    return imcea.load_settings(
-        {
-            "reroute": True,
-            "release": release,
-            "site_connector": True,
-            "server_addresses": ["192.0.2.10"],
-            "routing": [{"domain": "contoso.com", "action": "inbound"}],
-            "restrictions": {"allow": allow},
-        }
+    return "\n".join(
+        [
+            "# the Internet Mail Service of contoso.com, a site connector (KB Q237927)",
+            "reroute = true",
+            f"release = {json.dumps(release)}",
+            "site_connector = true",
+            'server_addresses = ["192.0.2.10"]',
+            "",
+            "[[routing]]",
+            'domain = "contoso.com"',
+            'action = "inbound"',
+            "",
+            "[restrictions]",
+            f"allow = {json.dumps(allow)}",
+            "",
+        ]
     )
 
 
@@ -128,49 +138,77 @@ def explain(title: str, replayed: Replayed) -> None:
     print(f"    why: {d.detail}")
 
 
-def main() -> None:
-    sp2, sp3 = settings("SP2"), settings("SP3")
-    fixed = settings("SP3", allow_site_connector=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        log = Path(tmp, "ims.jsonl")
-        with log.open("w", encoding="utf-8") as out:
-            for record in story():
-                out.write(json.dumps(record) + "\n")
-        lines = log.read_text(encoding="utf-8").splitlines()
-        print(f"a log of {len(lines)} records ({log.name}), for example:")
-        for line in lines[:2]:
-            print("  " + line)
-        print()
-        print(f"check(SP2 settings): {', '.join(f.code for f in imcea.check(sp2))}")
-        print()
+def write_files(out: Path) -> dict[str, Path]:
+    """The log and the three settings files of the story, written to *out*."""
+    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        "sp2": settings_file("SP2"),
+        "sp3": settings_file("SP3"),
+        "fixed": settings_file("SP3", allow_site_connector=True),
+    }
+    paths = {name: out / f"{name}.toml" for name in files}
+    for name, text in files.items():
+        paths[name].write_text(text, encoding="utf-8")
+    paths["log"] = out / "ims.jsonl"
+    with paths["log"].open("w", encoding="utf-8") as handle:
+        for record in story():
+            handle.write(json.dumps(record) + "\n")
+    return paths
 
-        show("SP2 -> SP3: what the service pack changes", sp2, sp3, log)
-        print()
 
-        print("== the relay that stops: the site connector's mail under SP2, then SP3")
-        with log.open(encoding="utf-8") as handle:
-            before = next(r for r in replay(handle, sp2) if r.record.ip == SITE_CONNECTOR)
-        with log.open(encoding="utf-8") as handle:
-            stopped = [
-                r
-                for r in replay(handle, sp3)
-                if r.record.ip == SITE_CONNECTOR and r.decision.action is imcea.Action.RETURN
-            ]
-        explain("SP2", before)
-        explain("SP3", stopped[0])
-        print(f"  {len(stopped)} messages from {SITE_CONNECTOR} are refused under SP3")
-        print()
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("imcea-seed"),
+        metavar="DIR",
+        help="where to write the log and the settings files (default: ./imcea-seed)",
+    )
+    args = parser.parse_args(argv)
+    paths = write_files(args.out)
+    sp2, sp3, fixed = (imcea.load_settings(paths[name]) for name in ("sp2", "sp3", "fixed"))
+    log = paths["log"]
 
-        changes = show("the fix: SP3 -> SP3 with 192.168.0.1 on the allow list", sp3, fixed, log)
-        with log.open(encoding="utf-8") as handle:
-            after = next(r for r in replay(handle, fixed) if r.record.ip == SITE_CONNECTOR)
-        explain("fixed", after)
-        outsiders = sum(n for what, n in changes.items() if what.startswith("outside"))
-        print(f"  outsiders whose outcome the fix changes: {outsiders}")
-        print()
-        print("the same with the command line:")
-        print("  imcea replay --settings sp2.toml --compare sp3.toml ims.jsonl")
-        print("  imcea replay --settings sp3.toml --compare fixed.toml ims.jsonl")
+    lines = log.read_text(encoding="utf-8").splitlines()
+    print(f"a log of {len(lines)} records ({log}), for example:")
+    for line in lines[:2]:
+        print("  " + line)
+    print()
+    print(f"check(SP2 settings): {', '.join(f.code for f in imcea.check(sp2))}")
+    print()
+
+    show("SP2 -> SP3: what the service pack changes", sp2, sp3, log)
+    print()
+
+    print("== the relay that stops: the site connector's mail under SP2, then SP3")
+    with log.open(encoding="utf-8") as handle:
+        before = next(r for r in replay(handle, sp2) if r.record.ip == SITE_CONNECTOR)
+    with log.open(encoding="utf-8") as handle:
+        stopped = [
+            r
+            for r in replay(handle, sp3)
+            if r.record.ip == SITE_CONNECTOR and r.decision.action is imcea.Action.RETURN
+        ]
+    explain("SP2", before)
+    explain("SP3", stopped[0])
+    print(f"  {len(stopped)} messages from {SITE_CONNECTOR} are refused under SP3")
+    print()
+
+    changes = show("the fix: SP3 -> SP3 with 192.168.0.1 on the allow list", sp3, fixed, log)
+    with log.open(encoding="utf-8") as handle:
+        after = next(r for r in replay(handle, fixed) if r.record.ip == SITE_CONNECTOR)
+    explain("fixed", after)
+    outsiders = sum(n for what, n in changes.items() if what.startswith("outside"))
+    print(f"  outsiders whose outcome the fix changes: {outsiders}")
+    print()
+
+    sp2_file, sp3_file, fixed_file, log_file = (
+        os.path.relpath(paths[name]) for name in ("sp2", "sp3", "fixed", "log")
+    )
+    print("the same with the command line:")
+    print(f"  imcea replay --settings {sp2_file} --compare {sp3_file} {log_file}")
+    print(f"  imcea replay --settings {sp3_file} --compare {fixed_file} {log_file}")
 
 
 if __name__ == "__main__":

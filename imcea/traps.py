@@ -63,6 +63,22 @@ def _covered_entries(inner: NetworkSet, outer: NetworkSet) -> Iterator[tuple[int
                     break
 
 
+def _delivers_nothing(settings: Settings) -> bool:
+    """Whether no ordinary recipient can ever be delivered (DESIGN §2.4, steps 2 and 5).
+
+    A recipient is local when an ``inbound`` routing entry matches its domain or its
+    domain is a server address literal; with rerouting off, an address the directory
+    knows is delivered whatever its domain.  With none of these, no ordinary recipient
+    is ever delivered: the built-in defaults return every one.
+    """
+    if settings.server_addresses:
+        return False
+    if any(route.action is RouteAction.INBOUND for route in settings.routing):
+        return False
+    directory = settings.directory
+    return settings.reroute or directory is None or not directory.addresses
+
+
 def check(settings: Settings) -> list[Finding]:
     """Every trap of DESIGN §2.5 in *settings*, errors first, in a stable order."""
     if not isinstance(settings, Settings):
@@ -194,5 +210,17 @@ def check(settings: Settings) -> list[Finding]:
                     "routing",
                 )
             )
+    if _delivers_nothing(settings):
+        add(
+            Finding(
+                "no_inbound_domain",
+                Severity.WARNING,
+                "no routing entry is inbound and server_addresses is empty: no domain is "
+                "local, so no ordinary recipient is ever delivered (it is relayed or returned); "
+                "add an inbound routing entry for each domain this server receives mail for "
+                "(KB Q169683)",
+                "routing",
+            )
+        )
     found.sort(key=lambda f: f.severity is not Severity.ERROR)
     return found

@@ -30,7 +30,7 @@ from imcea.cases import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-EXAMPLE = REPO / "examples" / "policy_tests" / "imcea_policy.toml"
+EXAMPLE = REPO / "examples" / "imcea_policy.toml"
 
 SETTINGS = """\
 reroute = true

@@ -17,7 +17,7 @@ pytest_plugins = ["pytester"]
 
 PLUGIN = "imcea.pytest_plugin"
 REPO = Path(__file__).resolve().parent.parent
-EXAMPLES = REPO / "examples" / "policy_tests"
+EXAMPLES = REPO / "examples"
 
 SETTINGS = """\
 reroute = true
@@ -196,7 +196,7 @@ def test_other_files_are_left_alone(folder: pytest.Pytester) -> None:
 
 
 def test_the_example_folder_passes() -> None:
-    """``python -m pytest examples/policy_tests``: the case file and the property test."""
+    """``python -m pytest examples``: the case file and the property test."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),

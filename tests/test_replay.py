@@ -1416,10 +1416,10 @@ def test_record_from_mapping_checks_every_field() -> None:
 # the example
 
 
-def test_the_seed_example_runs_and_tells_the_story() -> None:
+def test_the_seed_example_runs_and_tells_the_story(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "replay_the_seed.py")],
-        cwd=ROOT,
+        cwd=tmp_path,
         capture_output=True,
         encoding="utf-8",
         timeout=120,
@@ -1433,6 +1433,40 @@ def test_the_seed_example_runs_and_tells_the_story() -> None:
     assert "550 Relaying is prohibited  -> return, encapsulated_relay_denied" in text
     assert "return -> reroute: 15 (encapsulated_relay_denied -> relay_allowed_host 15)" in text
     assert "outsiders whose outcome the fix changes: 0" in text
+    # the files are written to ./imcea-seed, and the commands printed last replay them
+    written = sorted(p.name for p in (tmp_path / "imcea-seed").iterdir())
+    assert written == ["fixed.toml", "ims.jsonl", "sp2.toml", "sp3.toml"]
+    commands = [line.strip() for line in text.splitlines()[-2:]]
+    assert commands[0].startswith("imcea replay --settings imcea-seed/sp2.toml")
+    changed = []
+    for command in commands:
+        replayed = subprocess.run(
+            [sys.executable, "-m", "imcea", *command.split()[1:]],
+            cwd=tmp_path,
+            env=child_env(),
+            capture_output=True,
+            encoding="utf-8",
+            timeout=120,
+        )
+        assert replayed.returncode == 1, replayed.stderr  # differences
+        changed.append(len(replayed.stdout.splitlines()))
+    assert changed == [30, 15]
+
+
+def test_the_seed_example_writes_where_asked(tmp_path: Path) -> None:
+    out = tmp_path / "deep" / "seed"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "replay_the_seed.py"), "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        encoding="utf-8",
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (out / "ims.jsonl").read_text(encoding="utf-8").count("\n") == 60
+    assert imcea.load_settings(out / "sp2.toml").release == "SP2"
+    assert imcea.check(imcea.load_settings(out / "fixed.toml")) == []
+    assert not (ROOT / "imcea-seed").exists()
 
 
 def test_progress_line_on_a_real_terminal(files: dict[str, str], tmp_path: Path) -> None:

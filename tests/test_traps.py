@@ -29,13 +29,19 @@ SEVERITY = {
     "duplicate_route": "warning",
     "internal_without_server_addresses": "warning",
     "routes_ignored": "warning",
+    "no_inbound_domain": "warning",
 }
 
 ARTICLE = re.compile(r"\bKB Q\d{6}\b|\bMS99-027\b")
 
 
+# an inbound domain, so that a test of another code does not also meet no_inbound_domain
+INBOUND = [{"domain": "contoso.com", "action": "inbound"}]
+
+
 def settings(**kw: Any) -> imcea.Settings:
-    return imcea.load_settings(kw)
+    """Settings from *kw*; unless *kw* names a routing table, contoso.com is inbound."""
+    return imcea.load_settings({"routing": INBOUND, **kw})
 
 
 def closed(**restrictions: Any) -> dict[str, Any]:
@@ -72,8 +78,9 @@ def assert_single(found: list[imcea.Finding], code: str) -> imcea.Finding:
 # clean configurations
 
 
-def test_defaults_have_no_findings() -> None:
-    assert imcea.check(imcea.Settings()) == []
+def test_defaults_warn_that_no_domain_is_inbound() -> None:
+    # the built-in defaults return every ordinary recipient: a warning, not silence
+    assert_single(imcea.check(imcea.Settings()), "no_inbound_domain")
 
 
 CLEAN = {
@@ -491,7 +498,8 @@ def test_internal_with_server_addresses_is_fine() -> None:
     ],
 )
 def test_routes_ignored(routing: list[dict[str, str]]) -> None:
-    finding = assert_single(imcea.check(settings(reroute=False, routing=routing)), "routes_ignored")
+    s = settings(reroute=False, routing=routing, server_addresses=["192.0.2.10"])
+    finding = assert_single(imcea.check(s), "routes_ignored")
     assert finding.severity == "warning"
     assert "routing" in finding.message
     assert "reroute" in finding.message
@@ -505,6 +513,66 @@ def test_routes_not_ignored() -> None:
         {"domain": "always.example", "action": "relay"},
     ]
     assert imcea.check(settings(reroute=True, routing=mixed, restrictions=closed())) == []
+
+
+# no_inbound_domain: nothing can ever be delivered
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"reroute": True, "restrictions": closed()},
+        {"routing": [{"domain": "partner.example", "action": "reroute", "to": "mail.example"}]},
+        {"reroute": True, "routing": [{"domain": "a.example", "action": "relay"}]},
+        # with rerouting on, a directory does not make a domain local
+        {"reroute": True, "directory": ["jdoe@contoso.com"], "restrictions": closed()},
+        # a directory that knows nobody, or only legacy DNs, delivers no ordinary recipient
+        {"directory": []},
+        {"directory": ["/O=ORG/OU=SITE/CN=RECIPIENTS/CN=JDOE"]},
+    ],
+    ids=[
+        "defaults",
+        "reroute",
+        "reroute-entry",
+        "relay-entry",
+        "directory-rerouted",
+        "empty",
+        "dn",
+    ],
+)
+def test_no_inbound_domain(values: dict[str, Any]) -> None:
+    s = imcea.load_settings({"routing": [], **values})
+    finding = only(imcea.check(s), "no_inbound_domain")
+    assert len(finding) == 1
+    assert_well_formed(finding[0])
+    assert finding[0].key == "routing"
+    assert "inbound" in finding[0].message
+    # what the finding says is what decide() does: no ordinary recipient is delivered
+    envelope = imcea.Envelope("a@b.example", ["jdoe@contoso.com", "user@elsewhere.example"])
+    for client in ("192.168.0.1", "203.0.113.7"):
+        for decision in imcea.decide(envelope, client, s, authenticated=True):
+            assert decision.action is not imcea.Action.DELIVER, decision
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"routing": [{"domain": "contoso.com", "action": "inbound"}]},
+        {"routing": [{"domain": "#contoso.com", "action": "inbound"}]},
+        # a server address literal, user@[192.0.2.10], is delivered
+        {"server_addresses": ["192.0.2.10"]},
+        # rerouting off: an address the directory knows is delivered whatever its domain
+        {"directory": ["jdoe@contoso.com"]},
+    ],
+    ids=["inbound", "exact-inbound", "server-address", "directory"],
+)
+def test_some_recipient_can_be_delivered(values: dict[str, Any]) -> None:
+    s = imcea.load_settings(values)
+    assert "no_inbound_domain" not in codes(imcea.check(s))
+    recipients = ["jdoe@contoso.com", "jdoe@[192.0.2.10]"]
+    verdict = imcea.decide(imcea.Envelope("a@b.example", recipients), "203.0.113.7", s)
+    assert any(d.action is imcea.Action.DELIVER for d in verdict)
 
 
 # ---------------------------------------------------------------------------
@@ -557,7 +625,11 @@ def scale_settings(noncontiguous: int) -> imcea.Settings:
     deny = ["10.0.0.0/16"]
     deny += [f"{20 + i // 256}.0.0.{i % 256}/255.0.0.255" for i in range(noncontiguous)]
     deny += [f"11.{i // 256}.{i % 256}.1" for i in range(20_000 - len(deny))]
-    s = imcea.Settings(reroute=True, restrictions={"allow": allow, "deny": deny})
+    s = imcea.Settings(
+        reroute=True,
+        routing=[imcea.Route("contoso.com", "inbound")],
+        restrictions={"allow": allow, "deny": deny},
+    )
     assert len(s.restrictions.allow) == 20_000
     assert len(s.restrictions.deny) == 20_000
     return s
