@@ -498,7 +498,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(
-        name: str, handler: Handler, text: str, *, as_json: bool = True
+        name: str,
+        handler: Handler,
+        text: str,
+        *,
+        as_json: bool = True,
+        json_help: str = "one JSON object per line",
     ) -> argparse.ArgumentParser:
         p = sub.add_parser(
             name,
@@ -509,7 +514,7 @@ def _parser() -> argparse.ArgumentParser:
         )
         p.set_defaults(handler=handler, json=False)
         if as_json:
-            p.add_argument("--json", action="store_true", help="one JSON object per line")
+            p.add_argument("--json", action="store_true", help=json_help)
         return p
 
     p = command("decode", _cmd_decode, "decode encapsulated addresses")
@@ -575,7 +580,12 @@ def _parser() -> argparse.ArgumentParser:
         help="the third-party domain the tricks try to reach",
     )
 
-    p = command("replay", _cmd_replay, "decide every envelope of a JSON-lines mail log")
+    p = command(
+        "replay",
+        _cmd_replay,
+        "decide every envelope of a JSON-lines mail log",
+        json_help="the summary and the groups also as one JSON object, last on stdout",
+    )
     p.add_argument("--settings", metavar="FILE", help="settings file (default: built-in)")
     p.add_argument(
         "--compare", metavar="FILE", help="other settings: print only the changed recipients"

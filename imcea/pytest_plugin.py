@@ -146,7 +146,8 @@ def failure_report(outcome: Outcome) -> str:
     width0 = max(len(r[0]) for r in rows)
     width1 = max(len(r[1]) for r in rows)
     lines = [
-        f"case {case.number} {case.name!r}: {', '.join(outcome.mismatches)} differ",
+        f"case {case.number} {case.name!r}: {', '.join(outcome.mismatches)} "
+        + ("differs" if len(outcome.mismatches) == 1 else "differ"),
         f"  {case.describe_client()}",
         f"  MAIL FROM:{_path(case.sender)}  RCPT TO:{_path(case.recipient)}",
         "",

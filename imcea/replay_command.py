@@ -277,8 +277,8 @@ def replay_command(
     ``reply``, ``detail``; with *compare*, only the changed recipients, with ``before``
     and ``after``) unless *summary_only*, reports each bad line on *err* where it
     stands, and ends with a summary on *err*, then the table of *group_by* groups.
-    With *as_json* (and *summary_only* or *group_by*), the summary and the groups are
-    one JSON object on *out* instead of the table.  Exit status (:mod:`imcea.exits`):
+    With *as_json*, the summary and the groups are also one JSON object, the last line
+    on *out*, in place of the table.  Exit status (:mod:`imcea.exits`):
     2 when a line was bad, else 1 when the comparison found differences, else 0; with
     both, both are said on *err*.
     """
@@ -313,7 +313,7 @@ def replay_command(
     summary = writer.summary
     for text in summary.lines():
         err.write(f"{_PROGRAM}: {text}\n" if not text.startswith(" ") else text + "\n")
-    if as_json and (summary_only or writer.groups is not None):
+    if as_json:
         report: dict[str, Any] = {"summary": summary.as_json()}
         if writer.groups is not None:
             report["group_by"] = str(writer.groups.by)

@@ -155,7 +155,7 @@ next_hop = "smarthost.example"
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "case 1 'branch office relays': next_hop differ",
+            "case 1 'branch office relays': next_hop differs",
             "  action    reroute  *reroute",
             "  ndr       (none)  *(none)",
             "  resolved  friend@example.org  *friend@example.org",
