@@ -1,0 +1,238 @@
+"""Exchange message tracking logs and message trace exports as replay records.
+
+Three forms, all CSV with the columns named in the file: the ``MSGTRK*.LOG`` files of
+Exchange 2007-2019 (``#`` comment lines, a ``#Fields:`` line naming the columns),
+``Get-MessageTrackingLog | Export-Csv`` (a header row, ``#TYPE`` line optional) and
+Exchange Online's message trace export (a header row: ``SenderAddress``,
+``RecipientAddress``, ``FromIP``, ``ToIP``, ``MessageId``...).  Columns are found by
+name, never by position; names compare without case, ``-`` or ``_``.  Where the file
+has an event column, only ``RECEIVE`` events from source ``SMTP`` are SMTP
+transactions; other rows are skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import ipaddress
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Final
+
+from . import Record, RecordError
+
+if TYPE_CHECKING:
+    from .sources import Counts
+
+__all__ = ["COLUMNS", "ExchangeReader", "is_exchange_header"]
+
+#: What a record needs -> the column names that give it: the tracking log's ``#Fields:``
+#: name first, then ``Get-MessageTrackingLog``'s property, then message trace's.
+COLUMNS: Final[dict[str, tuple[str, ...]]] = {
+    "client_ip": ("client-ip", "ClientIp", "FromIP"),
+    "server_ip": ("server-ip", "ServerIp", "ToIP"),
+    "sender": ("sender-address", "Sender", "SenderAddress"),
+    "recipients": ("recipient-address", "Recipients", "RecipientAddress"),
+    "id": ("message-id", "MessageId"),
+    "event": ("event-id", "EventId"),
+    "source": ("source", "Source"),
+}
+
+#: Columns every form must have; a ``#Fields:`` line must also name the event columns.
+_REQUIRED: Final = ("client_ip", "sender", "recipients")
+_REQUIRED_TRACKING: Final = (*_REQUIRED, "event", "source")
+
+#: What PowerShell's Export-Csv writes for a list it was not told to join.
+_UNJOINED: Final = "System.String[]"
+
+_Fail = Callable[[str, int], None]
+
+
+def _key(name: str) -> str:
+    """A column name as compared: no case, no ``-``, ``_`` or surrounding space."""
+    return name.strip().strip('"').lower().replace("-", "").replace("_", "")
+
+
+#: Normalised column name -> what it gives.
+_BY_NAME: Final = {_key(name): what for what, names in COLUMNS.items() for name in names}
+
+
+def is_exchange_header(line: str) -> bool:
+    """Whether *line* starts an Exchange log or export: a tracking log header line or a
+    CSV header naming a client address and the recipients."""
+    if line.startswith(("#Software: Microsoft Exchange", "#Fields:")):
+        return True
+    if line.startswith("#"):
+        return False
+    try:
+        names = next(csv.reader([line]))
+    except (csv.Error, StopIteration):
+        return False
+    found = {_BY_NAME.get(_key(name)) for name in names}
+    return "client_ip" in found and "recipients" in found and "sender" in found
+
+
+class _Columns:
+    """Where each needed value stands in a row, from one header."""
+
+    __slots__ = ("client_ip", "event", "id", "need", "recipients", "sender", "server_ip", "source")
+
+    def __init__(self, names: Sequence[str], tracking: bool) -> None:
+        where: dict[str, int] = {}
+        for index, name in enumerate(names):
+            what = _BY_NAME.get(_key(name))
+            if what is not None and what not in where:
+                where[what] = index
+        for what in _REQUIRED_TRACKING if tracking else _REQUIRED:
+            if what not in where:
+                names_of = COLUMNS[what]
+                wanted = repr(names_of[0]) if tracking else " or ".join(map(repr, names_of[1:]))
+                header = "the #Fields: line" if tracking else "the header row"
+                raise ValueError(f"{header} has no {wanted} column")
+        self.client_ip = where["client_ip"]
+        self.sender = where["sender"]
+        self.recipients = where["recipients"]
+        self.server_ip = where.get("server_ip")
+        self.id = where.get("id")
+        self.event = where.get("event")
+        self.source = where.get("source")
+        self.need = max(where.values()) + 1
+
+
+class _Lines:
+    """The data lines of a file for :func:`csv.reader`; comment lines are handed to
+    *comment* as they go by, and ``number`` is the number of the last line given."""
+
+    __slots__ = ("comment", "lines", "number")
+
+    def __init__(self, lines: Iterable[str], comment: Callable[[str, int], None]) -> None:
+        self.lines = iter(lines)
+        self.comment = comment
+        self.number = 0
+
+    def __iter__(self) -> Iterator[str]:
+        comment = self.comment
+        for line in self.lines:
+            self.number += 1
+            if line.startswith("#"):
+                comment(line, self.number)
+            elif line.strip():
+                yield line
+
+
+class ExchangeReader:
+    """Reads one file of message tracking log or export at a time (each file has its
+    own header).  A row becomes one record, ``id`` its message id (the line number
+    when it has none), recipients split at ``;``."""
+
+    __slots__ = ("columns", "counts", "fail", "tracking")
+
+    def __init__(self, counts: Counts) -> None:
+        self.counts = counts
+        self.columns: _Columns | None = None
+        self.tracking = False
+        self.fail: _Fail = _no_fail
+
+    def finish(self) -> None:
+        """The end of the log (nothing is held across rows)."""
+
+    def _comment(self, line: str, number: int) -> None:
+        if line.startswith("#Fields:"):
+            self.tracking = True
+            self.columns = None
+            try:
+                names = next(csv.reader([line[8:].strip()]))
+                self.columns = _Columns(names, tracking=True)
+            except (ValueError, csv.Error, StopIteration) as exc:
+                self.fail(str(exc) if isinstance(exc, ValueError) else f"#Fields: {exc}", number)
+        self.counts.skipped += 1
+
+    def read(self, lines: Iterable[str], fail: _Fail) -> Iterator[Record]:
+        """The records of one file's lines; *fail* gets each bad row with its line number."""
+        self.columns = None
+        self.tracking = False
+        self.fail = fail
+        source = _Lines(lines, self._comment)
+        rows = csv.reader(source)
+        counts = self.counts
+        header_failed = False
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                fail(f"not CSV: {exc}", source.number)
+                continue
+            number = source.number
+            columns: _Columns | None = self.columns
+            if columns is None:
+                if self.tracking or header_failed:
+                    counts.skipped += 1  # rows under a bad #Fields: line (already reported)
+                    continue
+                try:
+                    self.columns = _Columns(row, tracking=False)
+                except ValueError as exc:
+                    header_failed = True
+                    fail(str(exc), number)
+                counts.skipped += 1
+                continue
+            if len(row) < columns.need:
+                fail(f"truncated row: {len(row)} fields, expected at least {columns.need}", number)
+                continue
+            if columns.event is not None and row[columns.event].strip().upper() != "RECEIVE":
+                counts.skipped += 1
+                continue
+            if columns.source is not None and row[columns.source].strip().upper() != "SMTP":
+                counts.skipped += 1
+                continue
+            try:
+                record = self._record(row, columns, number)
+            except (ValueError, RecordError) as exc:
+                fail(str(exc), number)
+                continue
+            if record is None:
+                counts.skipped += 1
+            else:
+                yield record
+
+    @staticmethod
+    def _record(row: list[str], columns: _Columns, number: int) -> Record | None:
+        client = row[columns.client_ip].strip()
+        if not client:
+            if columns.event is None:
+                return None  # a message trace row of a message no client sent
+            raise ValueError("RECEIVE event from SMTP with an empty client address")
+        recipients_text = row[columns.recipients]
+        if recipients_text.strip() == _UNJOINED:
+            raise ValueError(
+                f"the recipients column holds {_UNJOINED!r}: export it joined, e.g."
+                ' @{n="Recipients";e={$_.Recipients -join ";"}}'
+            )
+        recipients = tuple(r for r in (part.strip() for part in recipients_text.split(";")) if r)
+        if not recipients:
+            raise ValueError("no recipient address")
+        sender = row[columns.sender].strip()
+        server = None if columns.server_ip is None else row[columns.server_ip].strip() or None
+        ident: str | int = number
+        if columns.id is not None and row[columns.id].strip():
+            ident = row[columns.id].strip()
+        return Record(
+            sender="" if sender == "<>" else sender,
+            recipients=recipients,
+            ip=_address(client, "client"),
+            server_ip=None if server is None else _address(server, "server"),
+            id=ident,
+        )
+
+
+def _address(text: str, what: str) -> str:
+    """*text* once it is known to be an IP address (an error naming *what* otherwise)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        shown = repr(text) if len(text) <= 60 else repr(text[:57] + "...")
+        raise ValueError(f"{what} address {shown} is not an IP address") from None
+    return text
+
+
+def _no_fail(message: str, number: int) -> None:
+    raise ValueError(f"line {number}: {message}")
