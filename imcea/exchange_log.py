@@ -13,11 +13,11 @@ transactions; other rows are skipped.
 from __future__ import annotations
 
 import csv
-import ipaddress
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Final
 
 from . import Record, RecordError
+from .logged_ip import logged_ip
 
 if TYPE_CHECKING:
     from .sources import Counts
@@ -97,102 +97,83 @@ class _Columns:
         self.need = max(where.values()) + 1
 
 
-class _Lines:
-    """The data lines of a file for :func:`csv.reader`; comment lines are handed to
-    *comment* as they go by, and ``number`` is the number of the last line given."""
-
-    __slots__ = ("comment", "lines", "number")
-
-    def __init__(self, lines: Iterable[str], comment: Callable[[str, int], None]) -> None:
-        self.lines = iter(lines)
-        self.comment = comment
-        self.number = 0
-
-    def __iter__(self) -> Iterator[str]:
-        comment = self.comment
-        for line in self.lines:
-            self.number += 1
-            if line.startswith("#"):
-                comment(line, self.number)
-            elif line.strip():
-                yield line
-
-
 class ExchangeReader:
     """Reads one file of message tracking log or export at a time (each file has its
     own header).  A row becomes one record, ``id`` its message id (the line number
     when it has none), recipients split at ``;``."""
 
-    __slots__ = ("columns", "counts", "fail", "tracking")
+    __slots__ = ("counts",)
 
     def __init__(self, counts: Counts) -> None:
         self.counts = counts
-        self.columns: _Columns | None = None
-        self.tracking = False
-        self.fail: _Fail = _no_fail
 
     def finish(self) -> None:
         """The end of the log (nothing is held across rows)."""
 
-    def _comment(self, line: str, number: int) -> None:
-        if line.startswith("#Fields:"):
-            self.tracking = True
-            self.columns = None
-            try:
-                names = next(csv.reader([line[8:].strip()]))
-                self.columns = _Columns(names, tracking=True)
-            except (ValueError, csv.Error, StopIteration) as exc:
-                self.fail(str(exc) if isinstance(exc, ValueError) else f"#Fields: {exc}", number)
-        self.counts.skipped += 1
-
     def read(self, lines: Iterable[str], fail: _Fail) -> Iterator[Record]:
-        """The records of one file's lines; *fail* gets each bad row with its line number."""
-        self.columns = None
-        self.tracking = False
-        self.fail = fail
-        source = _Lines(lines, self._comment)
-        rows = csv.reader(source)
-        counts = self.counts
-        header_failed = False
+        """The records of one file's lines; *fail* gets each bad row with its line number.
+
+        The lines come without their line breaks: a quoted field that goes on over
+        several lines is read whole, without them (no column the reader uses has any).
+        """
+        rows = csv.reader(lines)
+        columns: _Columns | None = None
+        tracking = False  # a #Fields: line was seen: no header row
+        skipped = 0
         while True:
             try:
-                row = next(rows)
-            except StopIteration:
+                for row in rows:
+                    if not row or row[0].startswith("#"):  # blank, or a comment line
+                        skipped += 1
+                        if row and row[0].startswith("#Fields:"):
+                            tracking = True
+                            columns = self._header(
+                                [row[0][8:].strip(), *row[1:]], True, rows.line_num, fail
+                            )
+                        continue
+                    if columns is None:
+                        skipped += 1
+                        if not tracking:  # the header row of an export
+                            tracking = True  # (a bad one is reported once)
+                            columns = self._header(row, False, rows.line_num, fail)
+                        continue
+                    if len(row) < columns.need:
+                        fail(
+                            f"truncated row: {len(row)} fields, expected at least {columns.need}",
+                            rows.line_num,
+                        )
+                        continue
+                    if columns.event is not None:
+                        event = row[columns.event]
+                        if event != "RECEIVE" and event.strip().upper() != "RECEIVE":
+                            skipped += 1
+                            continue
+                    if columns.source is not None:
+                        source = row[columns.source]
+                        if source != "SMTP" and source.strip().upper() != "SMTP":
+                            skipped += 1
+                            continue
+                    try:
+                        record = self._record(row, columns, rows.line_num)
+                    except (ValueError, RecordError) as exc:
+                        fail(str(exc), rows.line_num)
+                        continue
+                    if record is None:
+                        skipped += 1
+                    else:
+                        yield record
                 break
-            except csv.Error as exc:
-                fail(f"not CSV: {exc}", source.number)
-                continue
-            number = source.number
-            columns: _Columns | None = self.columns
-            if columns is None:
-                if self.tracking or header_failed:
-                    counts.skipped += 1  # rows under a bad #Fields: line (already reported)
-                    continue
-                try:
-                    self.columns = _Columns(row, tracking=False)
-                except ValueError as exc:
-                    header_failed = True
-                    fail(str(exc), number)
-                counts.skipped += 1
-                continue
-            if len(row) < columns.need:
-                fail(f"truncated row: {len(row)} fields, expected at least {columns.need}", number)
-                continue
-            if columns.event is not None and row[columns.event].strip().upper() != "RECEIVE":
-                counts.skipped += 1
-                continue
-            if columns.source is not None and row[columns.source].strip().upper() != "SMTP":
-                counts.skipped += 1
-                continue
-            try:
-                record = self._record(row, columns, number)
-            except (ValueError, RecordError) as exc:
-                fail(str(exc), number)
-                continue
-            if record is None:
-                counts.skipped += 1
-            else:
-                yield record
+            except csv.Error as exc:  # the reader goes on with the next line
+                fail(f"not CSV: {exc}", rows.line_num)
+        self.counts.skipped += skipped
+
+    @staticmethod
+    def _header(names: list[str], tracking: bool, number: int, fail: _Fail) -> _Columns | None:
+        try:
+            return _Columns(names, tracking)
+        except ValueError as exc:
+            fail(str(exc), number)
+            return None
 
     @staticmethod
     def _record(row: list[str], columns: _Columns, number: int) -> Record | None:
@@ -218,21 +199,7 @@ class ExchangeReader:
         return Record(
             sender="" if sender == "<>" else sender,
             recipients=recipients,
-            ip=_address(client, "client"),
-            server_ip=None if server is None else _address(server, "server"),
+            ip=logged_ip(client, "client"),
+            server_ip=None if server is None else logged_ip(server, "server"),
             id=ident,
         )
-
-
-def _address(text: str, what: str) -> str:
-    """*text* once it is known to be an IP address (an error naming *what* otherwise)."""
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        shown = repr(text) if len(text) <= 60 else repr(text[:57] + "...")
-        raise ValueError(f"{what} address {shown} is not an IP address") from None
-    return text
-
-
-def _no_fail(message: str, number: int) -> None:
-    raise ValueError(f"line {number}: {message}")

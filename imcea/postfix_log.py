@@ -13,13 +13,13 @@ ones (also ``journalctl -o short-iso``).
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Final
 
 from . import Record, RecordError
+from .logged_ip import logged_ip
 
 if TYPE_CHECKING:
     from .sources import Counts
@@ -32,21 +32,23 @@ LOCAL_IP: Final = "127.0.0.1"
 #: Messages waiting for their ``removed`` line, at most (the oldest is dropped first).
 MAX_PENDING: Final = 10_000
 
-#: A Postfix log line up to its queue id: a time stamp (classic syslog ``Mmm dd
-#: hh:mm:ss``, or RFC 3339 with or without fractions and offset), the host, the
-#: syslog tag ``postfix[-instance][/service...]/daemon[pid]`` and ``QUEUEID: `` or
-#: ``NOQUEUE: ``.  Groups: host, instance, daemon, queue id.
+#: A Postfix log line up to what follows its queue id: a time stamp (classic syslog
+#: ``Mmm dd hh:mm:ss``, or RFC 3339), the host, the syslog tag
+#: ``postfix[-instance][/service...]/daemon[pid]``, ``QUEUEID: `` or ``NOQUEUE: ``, and
+#: the start of the forms the reader uses.  Groups: ``host instance``, ``/.../daemon``,
+#: queue id, form (``None`` for a line of another form).
 _LINE: Final = re.compile(
-    r"(?:[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d"
-    r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
-    r" (\S+) (postfix[\w.-]*)(?:/[\w.-]+)*/([\w.-]+)\[\d+\]: (NOQUEUE|[0-9A-Za-z]{5,}): "
+    r"(?:[A-Z][a-z]{2} [ \d]\d [\d:]{8}|\d{4}-\d\d-\d\d[T ][^ ]+) "
+    r"([^ ]+ postfix[^/ \[]*)(/[^ \[]+)\[\d+\]: (NOQUEUE|[0-9A-Za-z]{5,}): "
+    r"(to=<|removed|client=|from=<|reject: RCPT from |uid="
+    r"|(?:sender|postmaster) [a-z -]*notification: )?"
 )
 
 #: ``NAME[IP]`` of a client, with the port when ``smtpd_client_port_logging`` is on.
 _CLIENT: Final = re.compile(r"([^\s\[\],]*)\[([^\]\s]*)\](?::\d+)?")
 
 #: The tail of a reject line: ``; from=<S> to=<R>`` then `` proto=``, `` helo=`` or the end.
-_ENVELOPE: Final = re.compile(r"; from=<(.*?)> to=<(.*?)>(?= proto=| helo=|$)")
+_ENVELOPE: Final = re.compile(r"; from=<(.*?)> to=<(.*?)>(?= proto=| helo=|\r?$)")
 
 _SASL_USER: Final = ", sasl_username="
 _ORIG_CLIENT: Final = ", orig_client="
@@ -64,10 +66,9 @@ def _client_ip(text: str) -> str:
     if text.startswith(("IPv6:", "ipv6:")):
         text = text[5:]
     try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        raise _Unreadable(f"client address {_cut(text)} is not an IP address") from None
-    return text
+        return logged_ip(text)
+    except ValueError as exc:
+        raise _Unreadable(str(exc)) from None
 
 
 class _Message:
@@ -102,19 +103,17 @@ class PostfixReader:
     def __init__(self, counts: Counts, max_pending: int = MAX_PENDING) -> None:
         self.counts = counts
         self.max_pending = max_pending
-        # (host, instance, queue id) -> message; least recently heard of first
-        self.pending: OrderedDict[tuple[str, str, str], _Message] = OrderedDict()
+        # ("host instance", queue id) -> message; least recently heard of first
+        self.pending: OrderedDict[tuple[str, str], _Message] = OrderedDict()
 
-    def _message(self, key: tuple[str, str, str]) -> _Message:
+    def _new(self, key: tuple[str, str]) -> _Message:
+        """A message not seen before; the least recently heard of is dropped (and
+        counted) when the table is full."""
         pending = self.pending
-        message = pending.get(key)
-        if message is None:
-            if len(pending) >= self.max_pending:
-                pending.popitem(last=False)
-                self.counts.incomplete += 1
-            message = pending[key] = _Message()
-        else:
-            pending.move_to_end(key)
+        if len(pending) >= self.max_pending:
+            pending.popitem(last=False)
+            self.counts.incomplete += 1
+        message = pending[key] = _Message()
         return message
 
     def finish(self) -> None:
@@ -125,59 +124,67 @@ class PostfixReader:
     def read(self, lines: Iterable[str], fail: _Fail) -> Iterator[Record]:
         """The records of one file's lines (numbered from 1); *fail* gets each line
         that has a known form but cannot be read, with its number."""
-        counts = self.counts
         match = _LINE.match
+        pending = self.pending
+        touch = pending.move_to_end
+        new = self._new
         skipped = 0
         for number, line in enumerate(lines, 1):
             m = match(line)
-            if m is None:
+            if m is None or m.lastindex != 4:  # not a form the reader uses
                 skipped += 1
                 continue
-            host, instance, daemon, qid = m.groups()
-            rest = line[m.end() :].rstrip("\r\n")
+            where, daemon, qid, form = m.groups()
+            key = (where, qid)
+            message = pending.get(key)
+            if message is None:
+                if form != "removed" and form[0] != "r":  # reject: for NOQUEUE too
+                    message = new(key)
+            elif form != "removed":
+                touch(key)
             try:
-                if rest.startswith("to=<"):
-                    self._delivery(self._message((host, instance, qid)), rest)
-                elif rest == "removed":
-                    record = self._removed((host, instance, qid))
+                if form == "to=<":
+                    assert message is not None
+                    start = m.end()
+                    end = line.find(">, ", start)
+                    if end < 0:
+                        raise _Unreadable(f"truncated delivery line: {_cut(line[start - 4 :])}")
+                    if line.startswith("orig_to=<", end + 3):
+                        close = line.find(">", end + 12)
+                        if close < 0:
+                            raise _Unreadable(f"truncated orig_to: {_cut(line[start - 4 :])}")
+                        message.recipients[line[end + 12 : close]] = None
+                    else:
+                        message.recipients[line[start:end]] = None
+                elif form == "removed":
+                    if message is not None:
+                        del pending[key]
+                    record = self._removed(message, qid)
                     if record is not None:
                         yield record
-                elif rest.startswith("client="):
-                    self._client(self._message((host, instance, qid)), rest)
-                elif rest.startswith("from=<") and daemon == "qmgr":
-                    self._sender(self._message((host, instance, qid)), rest)
-                elif rest.startswith("reject: RCPT from "):
-                    yield self._reject(qid, rest, number, self.pending.get((host, instance, qid)))
-                elif rest.startswith("uid=") and daemon == "pickup":
-                    self._message((host, instance, qid)).local = True
-                elif " notification: " in rest and daemon == "bounce":
-                    notice = rest.rpartition(" notification: ")[2]
-                    self._message((host, instance, notice)).notice = True
-                else:
-                    skipped += 1
+                elif form == "client=":
+                    assert message is not None
+                    self._client(message, line, m.end())
+                elif form == "from=<":
+                    assert message is not None
+                    if daemon.endswith("/qmgr"):
+                        self._sender(message, line, m.end())
+                elif form == "reject: RCPT from ":
+                    yield self._reject(qid, line, m.end(), number, message)
+                elif form == "uid=":
+                    assert message is not None
+                    message.local = daemon.endswith("/pickup")
+                else:  # a notice: the queue id of the message Postfix made
+                    notice = line[m.end() :].rstrip()
+                    (pending.get((where, notice)) or new((where, notice))).notice = True
             except (_Unreadable, RecordError) as exc:
                 fail(str(exc), number)
-        counts.skipped += skipped
+        self.counts.skipped += skipped
 
-    @staticmethod
-    def _delivery(message: _Message, rest: str) -> None:
-        end = rest.find(">, ", 4)
-        if end < 0:
-            raise _Unreadable(f"truncated delivery line: {_cut(rest)}")
-        recipient = rest[4:end]
-        after = rest[end + 3 :]
-        if after.startswith("orig_to=<"):
-            close = after.find(">", 9)
-            if close < 0:
-                raise _Unreadable(f"truncated orig_to: {_cut(rest)}")
-            recipient = after[9:close]
-        message.recipients[recipient] = None
-
-    def _removed(self, key: tuple[str, str, str]) -> Record | None:
-        message = self.pending.pop(key, None)
+    def _removed(self, message: _Message | None, qid: str) -> Record | None:
         if message is None or message.notice:
             if message is None:
-                self.counts.incomplete += 1
+                self.counts.incomplete += 1  # begun before the log, or flushed
             return None
         ip = LOCAL_IP if message.ip is None and message.local else message.ip
         if ip is None or message.sender is None or not message.recipients:
@@ -188,39 +195,40 @@ class PostfixReader:
             recipients=tuple(message.recipients),
             ip=ip,
             authenticated=message.authenticated,
-            id=key[2],
+            id=qid,
         )
 
     @staticmethod
-    def _client(message: _Message, rest: str) -> None:
-        m = _CLIENT.match(rest, 7)
+    def _client(message: _Message, line: str, start: int) -> None:
+        m = _CLIENT.match(line, start)
         if m is None:
-            raise _Unreadable(f"client=: expected NAME[IP], got {_cut(rest)}")
+            raise _Unreadable(f"client=: expected NAME[IP], got {_cut(line[start - 7 :])}")
         ip = m.group(2)
-        where = rest.find(_ORIG_CLIENT, m.end())
-        if where >= 0:  # re-injected by a content filter: the client before it
-            orig = _CLIENT.match(rest, where + len(_ORIG_CLIENT))
-            if orig is not None:
-                ip = orig.group(2)
+        end = m.end()
+        if end < len(line) - 1:  # more fields
+            where = line.find(_ORIG_CLIENT, end)
+            if where >= 0:  # re-injected by a content filter: the client before it
+                orig = _CLIENT.match(line, where + len(_ORIG_CLIENT))
+                if orig is not None:
+                    ip = orig.group(2)
+            message.authenticated = line.find(_SASL_USER, end) >= 0
         message.ip = _client_ip(ip)
-        message.authenticated = rest.find(_SASL_USER, m.end()) >= 0
 
     @staticmethod
-    def _sender(message: _Message, rest: str) -> None:
-        end = rest.find(">, ", 6)
+    def _sender(message: _Message, line: str, start: int) -> None:
+        end = line.find(">, ", start)
         if end < 0:
-            raise _Unreadable(f"truncated from=<...>: {_cut(rest)}")
+            raise _Unreadable(f"truncated from=<...>: {_cut(line[start - 6 :])}")
         if message.sender is None:
-            message.sender = rest[6:end]
+            message.sender = line[start:end]
 
     @staticmethod
-    def _reject(qid: str, rest: str, number: int, message: _Message | None) -> Record:
-        client = _CLIENT.match(rest, 18)
-        envelope = _ENVELOPE.search(rest)
+    def _reject(qid: str, line: str, start: int, number: int, message: _Message | None) -> Record:
+        client = _CLIENT.match(line, start)
+        envelope = _ENVELOPE.search(line, start)
         if client is None or envelope is None:
-            raise _Unreadable(
-                f"reject: RCPT line without NAME[IP] or from=<S> to=<R>: {_cut(rest)}"
-            )
+            rest = _cut(line[start - 18 :])
+            raise _Unreadable(f"reject: RCPT line without NAME[IP] or from=<S> to=<R>: {rest}")
         return Record(
             sender=envelope.group(1),
             recipients=(envelope.group(2),),

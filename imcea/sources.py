@@ -41,6 +41,9 @@ __all__ = [
 #: Lines of a file that :func:`sniff` looks at, at most (held while sniffing).
 SNIFF_LINES: Final = 1000
 
+#: Bytes read and decoded at a time.
+BLOCK: Final = 1 << 20
+
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _UTF16_BOMS: Final = (b"\xff\xfe", b"\xfe\xff")
 
@@ -360,59 +363,103 @@ class _Text:
         except OSError as exc:
             raise SourceError(f"cannot read the log: {exc}", path=self.name) from None
         if head in _UTF16_BOMS:
-            yield from self._utf16(buffered)
-        else:
-            yield from self._lines(buffered, compressed)
+            return self._utf16(buffered)
+        return self._blocks(buffered, compressed)
 
     def _utf16(self, stream: IO[bytes]) -> Iterator[str]:
-        text = io.TextIOWrapper(stream, encoding="utf-16", newline="")
+        text = io.TextIOWrapper(stream, encoding="utf-16", newline="\n")
         number = 0
         try:
             for number, line in enumerate(text, 1):  # noqa: B007 - used after the loop
                 self.counts.lines += 1
-                yield line
+                yield line[:-1] if line.endswith("\n") else line
         except UnicodeDecodeError as exc:
             raise SourceError(f"not UTF-16 text: {exc.reason}", number + 1, self.name) from None
         except (OSError, EOFError) as exc:
             raise SourceError(f"cannot read the log: {exc}", number + 1, self.name) from None
 
-    def _lines(self, lines: Iterable[str | bytes], compressed: bool = False) -> Iterator[str]:
-        offset = 0
+    def _lines(self, lines: Iterable[str | bytes]) -> Iterator[str]:
+        """Lines given one by one (``str``, or ``bytes`` to be checked as UTF-8)."""
         number = 0
-        fail = self.fail
+        offset = 0
         try:
             for raw in lines:
                 number += 1
                 if type(raw) is str:
                     line = raw
-                    offset += len(raw)
                 else:
                     data: bytes = raw  # type: ignore[assignment]
-                    if b"\0" in data:
-                        where = offset + data.index(b"\0")
-                        unpacked = " of the uncompressed data" if compressed else ""
-                        raise SourceError(
-                            f"not a text file (a NUL byte at byte offset {where}{unpacked})",
-                            number,
-                            self.name,
-                        )
-                    try:
-                        line = data.decode("utf-8")
-                    except UnicodeDecodeError as exc:
-                        bad = data[exc.start : exc.start + 1].hex()
-                        fail(
-                            f"not valid UTF-8 (byte 0x{bad} at byte offset {offset + exc.start})",
-                            number,
-                        )
-                        line = ""
+                    line = self._decode(data, offset, number - 1, False)[0] if data else ""
                     offset += len(data)
+                if line.endswith("\n"):
+                    line = line[:-1]
                 if number == 1 and line.startswith("\ufeff"):
                     line = line[1:]
                 yield line
+        finally:
+            self.counts.lines += number
+
+    def _blocks(self, stream: IO[bytes], compressed: bool) -> Iterator[str]:
+        """The lines of a binary stream, read and decoded a block at a time."""
+        read = getattr(stream, "read1", stream.read)
+        offset = 0  # of the first byte of the block
+        number = 0  # lines before the block
+        pending = b""
+        try:
+            while True:
+                data = read(BLOCK)
+                if data:
+                    if pending:
+                        data = pending + data
+                    cut = data.rfind(b"\n") + 1
+                    if cut == 0:
+                        pending = data
+                        continue
+                    block, pending = data[:cut], data[cut:]
+                elif pending:
+                    block, pending = pending, b""
+                else:
+                    break
+                lines = self._decode(block, offset, number, compressed)
+                if number == 0 and lines[0].startswith("\ufeff"):
+                    lines[0] = lines[0][1:]
+                number += len(lines)
+                offset += len(block)
+                yield from lines
         except (OSError, EOFError) as exc:  # a truncated or corrupt .gz, a failing disk
             raise SourceError(f"cannot read the log: {exc}", number + 1, self.name) from None
         finally:
             self.counts.lines += number
+
+    def _decode(self, block: bytes, offset: int, number: int, compressed: bool) -> list[str]:
+        """The lines of *block* (whole lines, the first being line *number* + 1, at byte
+        *offset*) without their ``\\n``; a line that is not UTF-8 is reported and read
+        as an empty line."""
+        nul = block.find(b"\0")
+        if nul >= 0:
+            unpacked = " of the uncompressed data" if compressed else ""
+            raise SourceError(
+                f"not a text file (a NUL byte at byte offset {offset + nul}{unpacked})",
+                number + block.count(b"\n", 0, nul) + 1,
+                self.name,
+            )
+        try:
+            lines = block.decode("utf-8").split("\n")
+        except UnicodeDecodeError:
+            lines = []
+            for raw in block.split(b"\n"):
+                number += 1
+                try:
+                    lines.append(raw.decode("utf-8"))
+                except UnicodeDecodeError as exc:
+                    bad = raw[exc.start : exc.start + 1].hex()
+                    where = offset + exc.start
+                    self.fail(f"not valid UTF-8 (byte 0x{bad} at byte offset {where})", number)
+                    lines.append("")
+                offset += len(raw) + 1
+        if len(lines) > 1 and not lines[-1] and block.endswith(b"\n"):
+            lines.pop()  # after the last line break
+        return lines
 
 
 def _peekable(stream: IO[bytes]) -> io.BufferedReader:
