@@ -70,8 +70,9 @@ def postfix_lines(messages: int, seed: int = 5321) -> list[str]:
             f"{stamp} mx1 postfix/qmgr[1800]: {qid}: from=<sender{n % 50}@example.net>,"
             f" size={rng.randint(900, 90000)}, nrcpt={len(recipients)} (queue active)",
             *(
-                f"{stamp} mx1 postfix/smtp[{pid + 1}]: {qid}: to=<{r}>, relay=mx.example[192.0.2.25]:25,"
-                f" delay=0.5, delays=0.1/0/0.2/0.2, dsn=2.0.0, status=sent (250 2.0.0 Ok)"
+                f"{stamp} mx1 postfix/smtp[{pid + 1}]: {qid}: to=<{r}>,"
+                " relay=mx.example[192.0.2.25]:25, delay=0.5, delays=0.1/0/0.2/0.2,"
+                " dsn=2.0.0, status=sent (250 2.0.0 Ok)"
                 for r in recipients
             ),
             f"{stamp} mx1 postfix/qmgr[1800]: {qid}: removed",
@@ -80,7 +81,8 @@ def postfix_lines(messages: int, seed: int = 5321) -> list[str]:
             tail.insert(
                 1,
                 f"{stamp} mx1 postfix/smtp[{pid + 1}]: Trusted TLS connection established to"
-                " mx.example[192.0.2.25]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)",
+                " mx.example[192.0.2.25]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384"
+                " (256/256 bits)",
             )
         port = 40000 + n % 20000
         lines += [
@@ -102,22 +104,24 @@ def postfix_lines(messages: int, seed: int = 5321) -> list[str]:
             open_messages.clear()
         if rng.random() < 0.2:
             lines.append(
-                f"{stamp} mx1 postfix/smtpd[{pid}]: NOQUEUE: reject: RCPT from unknown[203.0.113.{n % 250}]:"
-                f" 554 5.7.1 <v{n}@elsewhere.example>: Relay access denied;"
+                f"{stamp} mx1 postfix/smtpd[{pid}]: NOQUEUE: reject: RCPT from"
+                f" unknown[203.0.113.{n % 250}]: 554 5.7.1 <v{n}@elsewhere.example>:"
+                " Relay access denied;"
                 f" from=<spam@bad.example> to=<v{n}@elsewhere.example> proto=ESMTP helo=<bad>"
             )
     return [line + "\n" for line in lines]
 
 
 #: The columns of an Exchange 2013-2019 message tracking log, in their usual order.
-TRACKING_FIELDS = (
-    "date-time,client-ip,client-hostname,server-ip,server-hostname,source-context,connector-id,"
-    "source,event-id,internal-message-id,message-id,network-message-id,recipient-address,"
-    "recipient-status,total-bytes,recipient-count,related-recipient-address,reference,"
-    "message-subject,sender-address,return-path,message-info,directionality,tenant-id,"
-    "original-client-ip,original-server-ip,custom-data,transport-traffic-type,log-id,"
-    "schema-version"
-).split(",")
+TRACKING_FIELDS = [
+    *("date-time", "client-ip", "client-hostname", "server-ip", "server-hostname"),
+    *("source-context", "connector-id", "source", "event-id", "internal-message-id"),
+    *("message-id", "network-message-id", "recipient-address", "recipient-status"),
+    *("total-bytes", "recipient-count", "related-recipient-address", "reference"),
+    *("message-subject", "sender-address", "return-path", "message-info", "directionality"),
+    *("tenant-id", "original-client-ip", "original-server-ip", "custom-data"),
+    *("transport-traffic-type", "log-id", "schema-version"),
+]
 
 
 def exchange_lines(messages: int, seed: int = 5321) -> list[str]:
@@ -168,10 +172,11 @@ def generate(directory: Path, files: int = 4, messages: int = 2000) -> list[Path
 
 
 def main() -> None:
+    import dask
     import dask.bag
     from dask.distributed import Client, LocalCluster
 
-    import imcea.dask
+    from imcea.dask import replay_bag, summary_of
 
     with tempfile.TemporaryDirectory() as scratch:
         if len(sys.argv) > 1:
@@ -185,13 +190,15 @@ def main() -> None:
             # blocksize=None: one partition per file, its lines in order (Postfix
             # correlates the lines of a queue id within a file)
             lines = dask.bag.read_text([str(p) for p in paths], blocksize=None)
-            replayed = imcea.dask.replay_bag(lines, SETTINGS)
-            # computed together, the files are read and replayed once for both
-            first, summary = dask.compute(replayed.take(5, npartitions=-1, compute=False), replayed.summary)
-        for record in first:
-            print(record)
+            records = replay_bag(lines, SETTINGS)
+            relayed = records.filter(lambda r: r["action"] == "reroute").count()
+            # computed together, each file is read and replayed once for both
+            relayed, summary = dask.compute(relayed, summary_of(lines, SETTINGS))
+        print(f"{len(paths)} files, {relayed} recipients relayed")
         for line in summary.lines():
             print(line)
+        for error in summary.errors:
+            print("bad line:", error)
 
 
 if __name__ == "__main__":

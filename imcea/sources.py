@@ -360,7 +360,7 @@ class _Text:
                 buffered = gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[assignment]
                 self.handles.append(buffered)
             head = buffered.peek(2)[:2]
-        except OSError as exc:
+        except (OSError, EOFError) as exc:  # EOFError: a .gz cut short
             raise SourceError(f"cannot read the log: {exc}", path=self.name) from None
         if head in _UTF16_BOMS:
             return self._utf16(buffered)
