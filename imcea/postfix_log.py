@@ -35,11 +35,12 @@ MAX_PENDING: Final = 10_000
 #: A Postfix log line up to what follows its queue id: a time stamp (classic syslog
 #: ``Mmm dd hh:mm:ss``, or RFC 3339), the host, the syslog tag
 #: ``postfix[-instance][/service...]/daemon[pid]``, ``QUEUEID: `` or ``NOQUEUE: ``, and
-#: the start of the forms the reader uses.  Groups: ``host instance``, ``/.../daemon``,
-#: queue id, form (``None`` for a line of another form).
+#: the start of the forms the reader uses.  Groups: ``host instance``, queue id, form
+#: (``None`` for a line of another form).  The forms tell the daemons apart: only
+#: ``qmgr`` logs ``QUEUEID: from=<``, only ``pickup`` logs ``QUEUEID: uid=``.
 _LINE: Final = re.compile(
     r"(?:[A-Z][a-z]{2} [ \d]\d [\d:]{8}|\d{4}-\d\d-\d\d[T ][^ ]+) "
-    r"([^ ]+ postfix[^/ \[]*)(/[^ \[]+)\[\d+\]: (NOQUEUE|[0-9A-Za-z]{5,}): "
+    r"([^ ]+ postfix[^/ \[]*)/[^ \[]+\[\d+\]: (NOQUEUE|[0-9A-Za-z]{5,}): "
     r"(to=<|removed|client=|from=<|reject: RCPT from |uid="
     r"|(?:sender|postmaster) [a-z -]*notification: )?"
 )
@@ -129,22 +130,20 @@ class PostfixReader:
         touch = pending.move_to_end
         new = self._new
         skipped = 0
-        for number, line in enumerate(lines, 1):
-            m = match(line)
-            if m is None or m.lastindex != 4:  # not a form the reader uses
+        for number, m in enumerate(map(match, lines), 1):
+            if m is None or m.lastindex != 3:  # not a form the reader uses
                 skipped += 1
                 continue
-            where, daemon, qid, form = m.groups()
+            line = m.string
+            where, qid, form = m.groups()
             key = (where, qid)
             message = pending.get(key)
-            if message is None:
-                if form != "removed" and form[0] != "r":  # reject: for NOQUEUE too
-                    message = new(key)
-            elif form != "removed":
-                touch(key)
+            if message is None and form != "removed" and form[0] != "r":  # r: reject
+                message = new(key)
             try:
                 if form == "to=<":
                     assert message is not None
+                    touch(key)  # a message deferred for long is still heard of
                     start = m.end()
                     end = line.find(">, ", start)
                     if end < 0:
@@ -167,13 +166,17 @@ class PostfixReader:
                     self._client(message, line, m.end())
                 elif form == "from=<":
                     assert message is not None
-                    if daemon.endswith("/qmgr"):
-                        self._sender(message, line, m.end())
+                    start = m.end()
+                    end = line.find(">, ", start)
+                    if end < 0:
+                        raise _Unreadable(f"truncated from=<...>: {_cut(line[start - 6 :])}")
+                    if message.sender is None:
+                        message.sender = line[start:end]
                 elif form == "reject: RCPT from ":
                     yield self._reject(qid, line, m.end(), number, message)
                 elif form == "uid=":
                     assert message is not None
-                    message.local = daemon.endswith("/pickup")
+                    message.local = True
                 else:  # a notice: the queue id of the message Postfix made
                     notice = line[m.end() :].rstrip()
                     (pending.get((where, notice)) or new((where, notice))).notice = True
@@ -213,14 +216,6 @@ class PostfixReader:
                     ip = orig.group(2)
             message.authenticated = line.find(_SASL_USER, end) >= 0
         message.ip = _client_ip(ip)
-
-    @staticmethod
-    def _sender(message: _Message, line: str, start: int) -> None:
-        end = line.find(">, ", start)
-        if end < 0:
-            raise _Unreadable(f"truncated from=<...>: {_cut(line[start - 6 :])}")
-        if message.sender is None:
-            message.sender = line[start:end]
 
     @staticmethod
     def _reject(qid: str, line: str, start: int, number: int, message: _Message | None) -> Record:

@@ -364,7 +364,8 @@ class _Text:
             raise SourceError(f"cannot read the log: {exc}", path=self.name) from None
         if head in _UTF16_BOMS:
             return self._utf16(buffered)
-        return self._blocks(buffered, compressed)
+        # the lines of each block are handed on by C code, not by a generator per line
+        return chain.from_iterable(self._blocks(buffered, compressed))
 
     def _utf16(self, stream: IO[bytes]) -> Iterator[str]:
         text = io.TextIOWrapper(stream, encoding="utf-16", newline="\n")
@@ -399,7 +400,7 @@ class _Text:
         finally:
             self.counts.lines += number
 
-    def _blocks(self, stream: IO[bytes], compressed: bool) -> Iterator[str]:
+    def _blocks(self, stream: IO[bytes], compressed: bool) -> Iterator[list[str]]:
         """The lines of a binary stream, read and decoded a block at a time."""
         read = getattr(stream, "read1", stream.read)
         offset = 0  # of the first byte of the block
@@ -425,7 +426,7 @@ class _Text:
                     lines[0] = lines[0][1:]
                 number += len(lines)
                 offset += len(block)
-                yield from lines
+                yield lines
         except (OSError, EOFError) as exc:  # a truncated or corrupt .gz, a failing disk
             raise SourceError(f"cannot read the log: {exc}", number + 1, self.name) from None
         finally:
