@@ -75,8 +75,13 @@ def count_records(path: Path) -> int:
     return sum(1 for _ in read_log(path))
 
 
+def count_lines(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return sum(1 for _ in handle)
+
+
 def reader(name: str, path: Path, baseline: Callable[[Path], None], reference: str) -> None:
-    lines = sum(1 for _ in open(path, "rb"))
+    lines = count_lines(path)
     records = count_records(path)
     # CPU time of this process: both sides run here, and other work on the machine
     # then moves the ratio less than it moves wall-clock times
@@ -132,12 +137,13 @@ def dask_versus_jobs(directory: Path, messages: int) -> None:
         jsonl.append(out)
     whole = directory / "all.jsonl"
     whole.write_bytes(b"".join(p.read_bytes() for p in jsonl))
-    records = sum(1 for _ in open(whole, "rb"))
+    records = count_lines(whole)
+
+    argv = [sys.executable, "-m", "imcea", "replay", "--settings", str(settings), "--jobs", "2"]
 
     def command() -> None:
         subprocess.run(
-            [sys.executable, "-m", "imcea", "replay", "--settings", str(settings)]
-            + ["--jobs", "2", str(whole)],
+            [*argv, str(whole)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             check=False,
