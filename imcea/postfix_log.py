@@ -33,13 +33,14 @@ LOCAL_IP: Final = "127.0.0.1"
 MAX_PENDING: Final = 10_000
 
 #: A Postfix log line up to what follows its queue id: a time stamp (classic syslog
-#: ``Mmm dd hh:mm:ss``, or RFC 3339), the host, the syslog tag
+#: ``Mmm dd hh:mm:ss``, with microseconds as ``journalctl -o short-precise`` writes
+#: them, or RFC 3339), the host, the syslog tag
 #: ``postfix[-instance][/service...]/daemon[pid]``, ``QUEUEID: `` or ``NOQUEUE: ``, and
 #: the start of the forms the reader uses.  Groups: ``host instance``, queue id, form
 #: (``None`` for a line of another form).  The forms tell the daemons apart: only
 #: ``qmgr`` logs ``QUEUEID: from=<``, only ``pickup`` logs ``QUEUEID: uid=``.
 _LINE: Final = re.compile(
-    r"(?:[A-Z][a-z]{2} [ \d]\d [\d:]{8}|\d{4}-\d\d-\d\d[T ][^ ]+) "
+    r"(?:[A-Z][a-z]{2} [ \d]\d [\d:]{8}(?:\.\d+)?|\d{4}-\d\d-\d\d[T ][^ ]+) "
     r"([^ ]+ postfix[^/ \[]*)/[^ \[]+\[\d+\]: (NOQUEUE|[0-9A-Za-z]{5,}): "
     r"(to=<|removed|client=|from=<|reject: RCPT from |uid="
     r"|(?:sender|postmaster) [a-z -]*notification: )?"
@@ -48,8 +49,9 @@ _LINE: Final = re.compile(
 #: ``NAME[IP]`` of a client, with the port when ``smtpd_client_port_logging`` is on.
 _CLIENT: Final = re.compile(r"([^\s\[\],]*)\[([^\]\s]*)\](?::\d+)?")
 
-#: The tail of a reject line: ``; from=<S> to=<R>`` then `` proto=``, `` helo=`` or the end.
-_ENVELOPE: Final = re.compile(r"; from=<(.*?)> to=<(.*?)>(?= proto=| helo=|\r?$)")
+#: The tail of a reject line: ``; from=<S> to=<R>`` then `` proto=``, `` helo=`` or the
+#: end (postscreen(8) puts commas between the fields).
+_ENVELOPE: Final = re.compile(r"; from=<(.*?)>,? to=<(.*?)>(?=,? proto=|,? helo=|\r?$)")
 
 _SASL_USER: Final = ", sasl_username="
 _ORIG_CLIENT: Final = ", orig_client="

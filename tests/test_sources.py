@@ -280,6 +280,46 @@ def test_samples(
         assert want.split(": ", 1)[1] in got
 
 
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "Mar  3 09:14:01",  # syslog (RFC 3164)
+        "Mar 13 09:14:01",
+        "Mar 03 09:14:01",  # journalctl -o short
+        "Mar 03 09:14:01.123456",  # journalctl -o short-precise
+        "2026-03-03T09:14:01+0100",  # journalctl -o short-iso
+        "2026-03-03T09:14:01.123456+01:00",  # rsyslog's RFC 3339 format
+        "2026-03-03T08:14:01Z",
+        "2026-03-03 09:14:01",
+    ],
+)
+def test_time_stamps(stamp: str) -> None:
+    lines = [
+        f"{stamp} mx postfix/smtpd[1]: 1A2B3C4D5E: client=unknown[192.0.2.1]",
+        f"{stamp} mx postfix/qmgr[2]: 1A2B3C4D5E: from=<a@b.example>, size=1, nrcpt=1",
+        f"{stamp} mx postfix/smtp[3]: 1A2B3C4D5E: to=<c@d.example>, relay=none, status=sent",
+        f"{stamp} mx postfix/qmgr[2]: 1A2B3C4D5E: removed",
+    ]
+    assert sniff(lines) is Format.POSTFIX
+    assert [_fields(r) for r in read_lines(lines)] == [
+        ("1A2B3C4D5E", "a@b.example", ("c@d.example",), "192.0.2.1", False, None)
+    ]
+
+
+def test_postscreen_and_port_logging_rejects() -> None:
+    lines = [
+        "Mar  3 09:14:01 mx postfix/postscreen[9]: NOQUEUE: reject: RCPT from"
+        " [203.0.113.5]:41022: 550 5.7.1 Service unavailable; client [203.0.113.5] blocked"
+        " using zen.spamhaus.org; from=<a@b.example>, to=<c@d.example>, proto=ESMTP, helo=<x>",
+        "Mar  3 09:14:02 mx postfix/smtpd[8]: NOQUEUE: reject: RCPT from h.example[2001:db8::7]:"
+        "5001: 554 5.7.1 <e@f.example>: Relay access denied; from=<> to=<e@f.example> proto=SMTP",
+    ]
+    assert [_fields(r) for r in read_lines(lines)] == [
+        (1, "a@b.example", ("c@d.example",), "203.0.113.5", False, None),
+        (2, "", ("e@f.example",), "2001:db8::7", False, None),
+    ]
+
+
 def test_a_bad_line_raises_without_on_error() -> None:
     log = read_log(LOGS / "postfix-mail.log")
     with pytest.raises(SourceError, match=r"postfix-mail\.log: line 48: truncated") as info:
@@ -572,3 +612,59 @@ def test_memory_stays_flat_on_a_million_lines_that_never_complete() -> None:
     assert log.counts.incomplete == lines // 4  # every one counted: flushed, or open at the end
     # the table holds at most MAX_PENDING messages, the reader one block of lines
     assert peak < 16 * 2**20, f"peak {peak / 2**20:.1f} MiB"
+
+
+# ---------------------------------------------------------------------------
+# robustness: any input is read, or refused with an imcea.Error
+
+_PIECES = [
+    "Mar  3 09:00:00 mx postfix/smtpd[1]: ",
+    "2026-03-03T09:00:00+01:00 mx postfix-out/qmgr[2]: ",
+    "ABCDE1: ",
+    "NOQUEUE: reject: RCPT from ",
+    "client=",
+    "from=<",
+    "to=<",
+    "orig_to=<",
+    "removed",
+    "uid=0 ",
+    "unknown[",
+    "IPv6:2001:db8::1",
+    "192.0.2.1",
+    "]",
+    ">, ",
+    "; from=<a@b> to=<c@d> proto=ESMTP",
+    "#Fields: ",
+    "client-ip,sender-address,recipient-address,event-id,source",
+    ",",
+    '"',
+    ";",
+    "RECEIVE",
+    "SMTP",
+    "\n",
+    "{",
+    "\x00",
+    "\ufeff",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(_PIECES) | st.text(max_size=8), max_size=40),
+    st.sampled_from(["auto", "postfix", "exchange", "jsonl"]),
+    st.booleans(),
+)
+def test_any_input_is_read_or_refused_with_an_error(
+    pieces: list[str], format: str, gzipped: bool
+) -> None:
+    data = "".join(pieces).encode("utf-8", "surrogatepass")
+    if gzipped:
+        data = gzip.compress(data)
+    errors: list[SourceError] = []
+    try:
+        log = read_log(io.BytesIO(data), format=format, on_error=errors.append)
+        records = list(imcea.replay(log, imcea.Settings(), on_error=lambda e: None))
+    except imcea.Error:
+        return
+    assert all(isinstance(r, imcea.Replayed) for r in records)
+    assert log.counts.lines >= len(errors)
