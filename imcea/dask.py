@@ -199,9 +199,9 @@ def _parts(
     fmt = Format(format).value if format in set(Format) else _bad_format(format)
     before = _settings_key(settings, "settings")
     after = _settings_key(compare, "compare")
-    _load(before)  # a bad settings file is reported here, not by every worker
-    if after is not None:
-        _load(after)
+    for key in (before, after):  # bad settings are reported here, not by every worker
+        if key is not None and (key[0] == "toml" or os.path.exists(key[1])):
+            _load(key)  # (a path that only the workers can read is left to them)
     replay_part = delayed(_replay_part, pure=True)
     return [
         replay_part(part, index, before, after, fmt) for index, part in enumerate(bag.to_delayed())

@@ -158,6 +158,9 @@ def test_bad_arguments(dask_bag: Any) -> None:
         replay_bag(bag, imcea.Settings())  # type: ignore[arg-type]
     with pytest.raises(imcea.SettingsError, match="not valid TOML"):
         replay_bag(bag, "reroute = = true\n")
+    remote = replay_bag(bag, "/only/on/the/workers/ims.toml")  # not read here
+    with pytest.raises(imcea.SettingsError, match="cannot read the settings file"):
+        remote.compute(scheduler="synchronous")
     with pytest.raises(imcea.Error, match=r"expected a dask\.bag\.Bag"):
         replay_bag(["x"])
     with pytest.raises(imcea.Error, match="format: expected one of"):
