@@ -217,8 +217,10 @@ def read_log(
     """
     if isinstance(paths, str | os.PathLike) or hasattr(paths, "read"):
         sources: Iterable[Source] = [paths]  # type: ignore[list-item]
-    else:
+    elif isinstance(paths, Iterable) and not isinstance(paths, bytes | bytearray):
         sources = paths
+    else:
+        raise SourceError(f"expected a path, a binary stream or a list of them, got {paths!r}")
     chosen = _format(format)
     counts = Counts()
     log = Log(iter(()), counts)
@@ -236,6 +238,8 @@ def read_lines(
 ) -> Log:
     """The records of one file's *lines* (``str``, or ``bytes`` checked as UTF-8 text),
     read as :func:`read_log` reads a file called *name*."""
+    if isinstance(lines, str | bytes | bytearray) or not isinstance(lines, Iterable):
+        raise SourceError(f"expected an iterable of lines, got {type(lines).__name__}", path=name)
     counts = Counts()
     log = Log(iter(()), counts)
     log._records = _read([(name, lines)], _format(format), on_error, max_pending, log)
@@ -253,6 +257,8 @@ def _format(value: Format | str) -> Format:
 def _name(source: Source) -> str:
     if isinstance(source, str | os.PathLike):
         return os.fspath(source)
+    if not hasattr(source, "read"):
+        raise SourceError(f"expected a path or a binary stream, got {source!r}")
     name = getattr(source, "name", None)
     return name if isinstance(name, str) else "<stream>"
 
@@ -388,8 +394,11 @@ class _Text:
                 number += 1
                 if type(raw) is str:
                     line = raw
+                elif not isinstance(raw, bytes | bytearray):
+                    what = type(raw).__name__
+                    raise SourceError(f"expected a line of text, got {what}", number, self.name)
                 else:
-                    data: bytes = raw  # type: ignore[assignment]
+                    data = bytes(raw)
                     line = self._decode(data, offset, number - 1, False)[0] if data else ""
                     offset += len(data)
                 if line.endswith("\n"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import random
+import re
 import shutil
 import sys
 import tracemalloc
@@ -469,6 +470,20 @@ def test_invalid_utf8_is_a_bad_line_with_its_offset(tmp_path: Path) -> None:
     assert errors == [f"{path}: line 4: not valid UTF-8 (byte 0xe9 at byte offset {offset})"]
     assert [_fields(r) for r in records] == POSTFIX_JOURNAL
     assert counts.lines == 14 and counts.bad == 1
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: read_log(42), "expected a path, a binary stream or a list of them, got 42"),
+        (lambda: list(read_log([LOGS / "replay.jsonl", 42])), "expected a path or a binary"),
+        (lambda: read_lines("one line"), "expected an iterable of lines, got str"),
+        (lambda: list(read_lines(["{}", 42])), "line 2: expected a line of text, got int"),
+    ],
+)
+def test_arguments_of_the_wrong_kind(call: object, message: str) -> None:
+    with pytest.raises(SourceError, match=re.escape(message)):
+        call()  # type: ignore[operator]
 
 
 def test_a_missing_file() -> None:
