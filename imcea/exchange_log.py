@@ -7,7 +7,8 @@ Exchange Online's message trace export (a header row: ``SenderAddress``,
 ``RecipientAddress``, ``FromIP``, ``ToIP``, ``MessageId``...).  Columns are found by
 name, never by position; names compare without case, ``-`` or ``_``.  Where the file
 has an event column, only ``RECEIVE`` events from source ``SMTP`` are SMTP
-transactions; other rows are skipped.
+transactions; other rows are skipped.  Where Exchange 2013 and later logged an
+``original-client-ip`` (the front end proxied the connection), it is the client.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ __all__ = ["COLUMNS", "ExchangeReader", "is_exchange_header"]
 #: name first, then ``Get-MessageTrackingLog``'s property, then message trace's.
 COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     "client_ip": ("client-ip", "ClientIp", "FromIP"),
+    # Exchange 2013+: the client of a connection the front end proxied to transport
+    "original_client_ip": ("original-client-ip", "OriginalClientIp"),
     "server_ip": ("server-ip", "ServerIp", "ToIP"),
     "sender": ("sender-address", "Sender", "SenderAddress"),
     "recipients": ("recipient-address", "Recipients", "RecipientAddress"),
@@ -73,7 +76,17 @@ def is_exchange_header(line: str) -> bool:
 class _Columns:
     """Where each needed value stands in a row, from one header."""
 
-    __slots__ = ("client_ip", "event", "id", "need", "recipients", "sender", "server_ip", "source")
+    __slots__ = (
+        "client_ip",
+        "event",
+        "id",
+        "need",
+        "original_client_ip",
+        "recipients",
+        "sender",
+        "server_ip",
+        "source",
+    )
 
     def __init__(self, names: Sequence[str], tracking: bool) -> None:
         where: dict[str, int] = {}
@@ -90,6 +103,7 @@ class _Columns:
         self.client_ip = where["client_ip"]
         self.sender = where["sender"]
         self.recipients = where["recipients"]
+        self.original_client_ip = where.get("original_client_ip")
         self.server_ip = where.get("server_ip")
         self.id = where.get("id")
         self.event = where.get("event")
@@ -178,6 +192,8 @@ class ExchangeReader:
     @staticmethod
     def _record(row: list[str], columns: _Columns, number: int) -> Record | None:
         client = row[columns.client_ip].strip()
+        if columns.original_client_ip is not None:  # proxied: the client behind the proxy
+            client = row[columns.original_client_ip].strip() or client
         if not client:
             if columns.event is None:
                 return None  # a message trace row of a message no client sent

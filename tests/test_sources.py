@@ -245,7 +245,7 @@ def _read(paths: object, **kwargs: object) -> tuple[list[object], Counts, list[s
             Counts(lines=14, records=4, skipped=8, incomplete=0, bad=2),
             [
                 "MSGTRK2026030308-1.LOG: line 12: client address '192.0.2.300' is not an IP",
-                "MSGTRK2026030308-1.LOG: line 14: truncated row: 10 fields, expected at least 20",
+                "MSGTRK2026030308-1.LOG: line 14: truncated row: 10 fields, expected at least 25",
             ],
         ),
         (
@@ -519,6 +519,20 @@ def test_columns_by_name_in_any_case_and_spelling() -> None:
     log = read_lines(lines, format="exchange")
     assert [_fields(r) for r in log] == [
         (2, "s@partner.example", ("a@contoso.com", "b@contoso.com"), "192.0.2.7", False, None)
+    ]
+
+
+def test_the_client_behind_the_front_end_proxy() -> None:
+    lines = [
+        "#Fields: date-time,client-ip,server-ip,source,event-id,recipient-address,"
+        "sender-address,original-client-ip",
+        "2026-03-03T08:00:00.000Z,10.0.0.5,10.0.0.5,SMTP,RECEIVE,a@contoso.com,s@x.example,"
+        "203.0.113.9",
+        "2026-03-03T08:00:01.000Z,10.0.0.6,10.0.0.5,SMTP,RECEIVE,b@contoso.com,s@x.example,",
+    ]
+    assert [_fields(r) for r in read_lines(lines)] == [
+        (2, "s@x.example", ("a@contoso.com",), "203.0.113.9", False, "10.0.0.5"),
+        (3, "s@x.example", ("b@contoso.com",), "10.0.0.6", False, "10.0.0.5"),
     ]
 
 
