@@ -8,84 +8,80 @@ fix of KB Q237927; :func:`check` finds the configuration traps of its settings.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .codec import Encapsulated, Found, decode, encode, find_all, is_encapsulated, x500
-    from .decision import Action, Decider, Decision, Envelope, Reason, Verdict, decide
-    from .errors import DecodeError, EncodeError, Error, SettingsError
-    from .logs import Change, Record, RecordError, Replayed, Summary, replay
-    from .settings import Release, Restrictions, Route, RouteAction, Settings, load_settings
-    from .traps import Finding, Severity, check
+if TYPE_CHECKING:  # for type checkers: the same names as the table below
+    from .codec import (
+        Encapsulated as Encapsulated,
+        Found as Found,
+        decode as decode,
+        encode as encode,
+        find_all as find_all,
+        is_encapsulated as is_encapsulated,
+        x500 as x500,
+    )
+    from .decider import Decider as Decider
+    from .decision import (
+        Decision as Decision,
+        Envelope as Envelope,
+        Verdict as Verdict,
+        decide as decide,
+    )
+    from .errors import (
+        DecodeError as DecodeError,
+        EncodeError as EncodeError,
+        Error as Error,
+        SettingsError as SettingsError,
+    )
+    from .logs import (
+        Change as Change,
+        Record as Record,
+        RecordError as RecordError,
+        Replayed as Replayed,
+        Summary as Summary,
+        replay as replay,
+    )
+    from .reasons import REASONS as REASONS, Action as Action, Reason as Reason
+    from .settings import (
+        Release as Release,
+        Restrictions as Restrictions,
+        Route as Route,
+        RouteAction as RouteAction,
+        Settings as Settings,
+        load_settings as load_settings,
+    )
+    from .traps import Finding as Finding, Severity as Severity, check as check
 
-# Public name -> the module that defines it.  Modules are imported on first use, so
-# that ``import imcea`` (and the command line) start fast and pay only for what they use.
-_LOCATIONS = {
-    **dict.fromkeys(
-        ("Encapsulated", "Found", "decode", "encode", "find_all", "is_encapsulated", "x500"),
-        "codec",
-    ),
-    **dict.fromkeys(
-        ("Action", "Decider", "Decision", "Envelope", "Reason", "Verdict", "decide"), "decision"
-    ),
-    **dict.fromkeys(("DecodeError", "EncodeError", "Error", "SettingsError"), "errors"),
-    **dict.fromkeys(("Change", "Record", "RecordError", "Replayed", "Summary", "replay"), "logs"),
-    **dict.fromkeys(
-        ("Release", "Restrictions", "Route", "RouteAction", "Settings", "load_settings"),
-        "settings",
-    ),
-    **dict.fromkeys(("Finding", "Severity", "check"), "traps"),
+#: The public API: each module and the names it defines.  Modules are imported on first
+#: use, so that ``import imcea`` (and the command line) start fast and pay only for what
+#: they use.
+_PUBLIC = {
+    "codec": ("Encapsulated", "Found", "decode", "encode", "find_all", "is_encapsulated", "x500"),
+    "decider": ("Decider",),
+    "decision": ("Decision", "Envelope", "Verdict", "decide"),
+    "errors": ("DecodeError", "EncodeError", "Error", "SettingsError"),
+    "logs": ("Change", "Record", "RecordError", "Replayed", "Summary", "replay"),
+    "reasons": ("REASONS", "Action", "Reason"),
+    "settings": ("Release", "Restrictions", "Route", "RouteAction", "Settings", "load_settings"),
+    "traps": ("Finding", "Severity", "check"),
 }
+_MODULE_OF = {name: module for module, names in _PUBLIC.items() for name in names}
 
-
-__all__ = [
-    "Action",
-    "Change",
-    "Decider",
-    "Decision",
-    "DecodeError",
-    "Encapsulated",
-    "EncodeError",
-    "Envelope",
-    "Error",
-    "Finding",
-    "Found",
-    "Reason",
-    "Record",
-    "RecordError",
-    "Release",
-    "Replayed",
-    "Restrictions",
-    "Route",
-    "RouteAction",
-    "Settings",
-    "SettingsError",
-    "Severity",
-    "Summary",
-    "Verdict",
-    "check",
-    "decide",
-    "decode",
-    "encode",
-    "find_all",
-    "is_encapsulated",
-    "load_settings",
-    "replay",
-    "x500",
-]
+__all__ = sorted(_MODULE_OF)
 
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> Any:
-    module = _LOCATIONS.get(name)
+def __getattr__(name: str) -> object:
+    module = _MODULE_OF.get(name)
     if module is None:
         raise AttributeError(f"module 'imcea' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
     globals()[name] = value  # later lookups skip this function
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+    return [*__all__, "__version__"]

@@ -26,21 +26,10 @@ from typing import IO, TYPE_CHECKING, Final, TextIO, overload
 
 import attrs
 
-from .decision import (
-    Action,
-    Decision,
-    Envelope,
-    Verdict,
-    _client_ip,
-    _Generations,
-    _memos,
-    _Pending,
-    _Permission,
-    _resolve,
-    decide,
-)
+from .decider import Decider
+from .decision import Action, Decision, Envelope, Verdict, decide
 from .errors import Error
-from .networks import CANONICAL_IPV4, IPAddress, parse_ip
+from .networks import IPAddress, dotted_quad, parse_ip
 from .settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -135,7 +124,7 @@ def _convert_recipients(value: object) -> tuple[str, ...]:
 def _checked_ip(value: object, key: str) -> str | IPAddress:
     """*value* as given (a string stays as written, for the decision's details), once
     :func:`~imcea.networks.parse_ip` has found it to be an IP address."""
-    if type(value) is str and CANONICAL_IPV4.fullmatch(value) is not None:
+    if type(value) is str and dotted_quad(value) is not None:
         return value  # the usual dotted quad: nothing to parse
     if type(value) is not str and not isinstance(value, str | IPAddress):
         raise RecordError(f"{key}: expected an IP address string, got {_shown(value)}")
@@ -616,71 +605,6 @@ _Segments = list[tuple[bool, str]]
 
 _DECODER: Final = json.JSONDecoder()
 
-#: Recipients whose output text a :class:`_Decider` remembers, per generation.
-_TEXTS_SIZE: Final = 8192
-
-
-class _Entry:
-    """One recipient under one settings value, with the text the command writes for it.
-
-    ``pending`` is ``None`` when the decision does not depend on the client; otherwise
-    the recipient waits on step 3 (may this client relay?), and ``decision``, ``key``
-    and ``fields`` are those of the last client's answer (``permission``), kept because
-    the next record often comes from the same client.
-    """
-
-    __slots__ = ("decision", "fields", "key", "pending", "permission", "text")
-
-    def __init__(self, recipient: str, outcome: Decision | _Pending) -> None:
-        self.text = _json_text(recipient)
-        self.permission: _Permission | None = None
-        if isinstance(outcome, _Pending):
-            self.pending: _Pending | None = outcome
-        else:
-            self.pending = None
-            self._set(outcome)
-
-    def _set(self, decision: Decision) -> None:
-        self.decision = decision
-        self.key = (decision.action, decision.reason)
-        self.fields = _decision_fields(decision)
-
-    def resolve(self, permission: _Permission) -> None:
-        """Step 3 for a client whose answer is *permission*."""
-        if permission is not self.permission:
-            assert self.pending is not None
-            self._set(_resolve(self.pending, permission))
-            self.permission = permission
-
-
-class _Decider:
-    """:func:`~imcea.decide` for the command, with one settings value.
-
-    It remembers each recipient's :class:`_Entry` (in ``entries``, a memo like the one
-    :func:`~imcea.decide` keeps of outcomes), so that a recipient seen before costs a
-    dictionary lookup and the join of an output line.  The decisions are the very ones
-    :func:`~imcea.decide` makes: the same steps, the same §2.3 answers.
-    """
-
-    __slots__ = ("entries", "memos")
-
-    def __init__(self, settings: Settings) -> None:
-        self.memos = _memos(settings)
-        self.entries = _Generations(_TEXTS_SIZE)
-
-    def entry(self, recipient: str) -> _Entry:
-        """The entry of a recipient not in the younger generation."""
-        entry: _Entry = self.entries.find(recipient, self.afresh)
-        return entry
-
-    def afresh(self, recipient: str) -> _Entry:
-        """The entry of *recipient*, decided afresh."""
-        return _Entry(recipient, self.memos.afresh(recipient))
-
-    def permission(self, ip: str, authenticated: bool, server: IPAddress | None) -> _Permission:
-        """§2.3 for the client at *ip* (already known to be an IP address)."""
-        return self.memos.permission(ip, authenticated, server)
-
 
 class _Engine:
     """Turns chunks of raw log lines into output text, error reports and counts.
@@ -688,16 +612,16 @@ class _Engine:
     The same object does the work in one process (``--jobs 1``) and in each worker
     process (``--jobs N``), so the output is the same bytes either way.  A record of the
     usual shape (a JSON object of strings, a list of strings, booleans) takes the short
-    way through :class:`_Decider`; any other is checked field by field first, which
-    names what is wrong with a bad one.
+    way straight to a :class:`~imcea.Decider`; any other is checked field by field
+    first, which names what is wrong with a bad one.
     """
 
     __slots__ = ("after", "before", "compare")
 
     def __init__(self, settings: Settings, compare: Settings | None) -> None:
         self.compare = compare
-        self.before = _Decider(settings)
-        self.after = None if compare is None else _Decider(compare)
+        self.before = Decider(settings)
+        self.after = None if compare is None else Decider(compare)
 
     def run(self, first: int, lines: Sequence[bytes]) -> tuple[_Segments, Summary]:
         """Replay *lines*, the first being line number *first* of the log.
@@ -711,7 +635,6 @@ class _Engine:
         # json.loads() less its wrappers: the document must start the line and only
         # white space may follow it; any other line takes the long way (_loads)
         decode = _DECODER.raw_decode
-        canonical = CANONICAL_IPV4.fullmatch
         for number, line in enumerate(lines, first):
             try:
                 text = line.decode("utf-8", "surrogatepass")
@@ -740,7 +663,7 @@ class _Engine:
                     and (authenticated is False or authenticated is True)
                     and (server_ip is None or type(server_ip) is str)
                     and (ident is None or type(ident) is str or type(ident) is int)
-                    and (canonical(ip) is not None or _is_ip(ip))
+                    and (dotted_quad(ip) is not None or _is_ip(ip))
                 ):
                     server = None if server_ip is None else _server_ip(server_ip)
                     if server_ip is None or server is not None:
@@ -768,43 +691,27 @@ class _Engine:
         for recipient in recipients:
             if type(recipient) is not str:
                 return False
-        before, after = self.before, self.after
-        permission: _Permission | None = None
-        if after is None:
-            outcomes = counts.outcomes
-            for recipient in recipients:
-                entry = before.entries.young.get(recipient) or before.entry(recipient)
-                if entry.pending is not None:
-                    if permission is None:
-                        permission = before.permission(ip, authenticated, server)
-                    entry.resolve(permission)
-                key = entry.key
-                outcomes[key] = outcomes.get(key, 0) + 1
-                parts.append(f'{head}"recipient":{entry.text},{entry.fields}}}\n')
-            counts.recipients += len(recipients)
-            return True
-        later: _Permission | None = None
-        changes: list[tuple[Decision, Decision, str]] = []
-        for recipient in recipients:
-            old = before.entries.young.get(recipient) or before.entry(recipient)
-            new = after.entries.young.get(recipient) or after.entry(recipient)
-            if old.pending is not None:
-                if permission is None:
-                    permission = before.permission(ip, authenticated, server)
-                old.resolve(permission)
-            if new.pending is not None:
-                if later is None:
-                    later = after.permission(ip, authenticated, server)
-                new.resolve(later)
-            if old.key != new.key:
-                changes.append((old.decision, new.decision, old.text))
-                parts.append(
-                    f'{head}"recipient":{old.text},'
-                    f'"before":{{{old.fields}}},"after":{{{new.fields}}}}}\n'
-                )
+        envelope = Envelope("", recipients)
+        before = self.before.decide(envelope, ip, authenticated=authenticated, server_ip=server)
         counts.recipients += len(recipients)
-        for old_decision, new_decision, _ in changes:
-            _count_change(counts, old_decision, new_decision)
+        if self.after is None:
+            outcomes = counts.outcomes
+            for decision in before:
+                key = (decision.action, decision.reason)
+                outcomes[key] = outcomes.get(key, 0) + 1
+                parts.append(
+                    f'{head}"recipient":{_json_text(decision.recipient)},'
+                    f"{_decision_fields(decision)}}}\n"
+                )
+            return True
+        after = self.after.decide(envelope, ip, authenticated=authenticated, server_ip=server)
+        for old, new in zip(before, after, strict=True):
+            if (old.action, old.reason) != (new.action, new.reason):
+                _count_change(counts, old, new)
+                parts.append(
+                    f'{head}"recipient":{_json_text(old.recipient)},'
+                    f'"before":{{{_decision_fields(old)}}},"after":{{{_decision_fields(new)}}}}}\n'
+                )
         return True
 
     def _slow(
@@ -857,7 +764,7 @@ def _count_change(counts: Summary, old: Decision, new: Decision) -> None:
 def _is_ip(text: str) -> bool:
     """Whether *text* is an IP address (in any form :func:`~imcea.networks.parse_ip` takes)."""
     try:
-        _client_ip(text)
+        parse_ip(text, key="ip")
     except Error:
         return False
     return True

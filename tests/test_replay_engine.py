@@ -9,20 +9,17 @@ and new recipients, and memos small enough to be rotated many times over.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import imcea
+import imcea.decider
 import imcea.decision
 import imcea.logs
-from imcea.decision import _Generations
 from imcea.logs import Summary, _Engine
-from imcea.networks import CANONICAL_IPV4
 
 SETTINGS = {
     "SP3": {
@@ -223,9 +220,8 @@ def test_compare_output_is_decide_and_json_dumps(
 def test_remembered_text_follows_the_client(monkeypatch: pytest.MonkeyPatch) -> None:
     """One relay recipient, clients that may and may not relay in turns, and memos of
     two entries: each line must name its own client and outcome."""
-    monkeypatch.setattr(imcea.logs, "_TEXTS_SIZE", 2)
-    monkeypatch.setattr(imcea.decision, "_OUTCOMES_SIZE", 2)
-    monkeypatch.setattr(imcea.decision, "_PERMISSIONS_SIZE", 2)
+    monkeypatch.setattr(imcea.decider, "ROUTES_REMEMBERED", 2)
+    monkeypatch.setattr(imcea.decider, "CLIENTS_REMEMBERED", 2)
     settings_value = load("SP3")
     records = []
     for n in range(60):
@@ -274,71 +270,6 @@ def test_lines_off_the_short_way(line: bytes, message: str | None) -> None:
         assert (counts.records, counts.bad, segments) == (1, 0, [])
     else:
         assert counts.bad == 1 and message in segments[0][1], segments
-
-
-def test_generations_keep_what_is_used_and_stay_bounded() -> None:
-    memo = _Generations(3)
-    memo.offer("once", 0)
-    assert memo.get("once") is None  # offered once: only its hash is noted
-    for key, value in (("a", 1), ("b", 2), ("c", 3)):
-        memo.offer(key, value)
-        memo.offer(key, value)  # the second time, it is kept
-    # three kept: the first generation is full and became the older one
-    assert memo.young == {} and memo.old == {"a": 1, "b": 2, "c": 3}
-    assert memo.get("a") == 1  # found in the older generation, moved to the younger
-    for n in range(3):
-        memo.keep(f"new{n}", n)  # the younger generation fills and rotates
-    assert memo.get("a") == 1  # kept: it was used again
-    assert memo.get("b") is None  # dropped: it was not
-    for n in range(1000):
-        memo.offer(f"k{n}", n)
-        memo.offer(f"k{n}", n)
-        assert len(memo.young) + len(memo.old) <= 6
-        assert len(memo.seen) <= 12
-
-
-@given(st.text(alphabet="0123456789.:abcdef %", max_size=20))
-def test_canonical_ipv4_only_matches_what_parse_ip_writes_back(text: str) -> None:
-    if CANONICAL_IPV4.fullmatch(text) is not None:
-        assert str(imcea.networks.parse_ip(text)) == text
-        assert str(ipaddress.IPv4Address(text)) == text
-
-
-@given(st.integers(0, 2**32 - 1))
-def test_canonical_ipv4_matches_every_address(value: int) -> None:
-    assert CANONICAL_IPV4.fullmatch(str(ipaddress.IPv4Address(value))) is not None
-
-
-def test_what_the_command_remembers_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Thousands of distinct recipients, each seen twice (so each is kept), from
-    thousands of clients: the memos of the command and of decide() stay within their
-    sizes, whatever the length of the log."""
-    monkeypatch.setattr(imcea.logs, "_TEXTS_SIZE", 64)
-    monkeypatch.setattr(imcea.decision, "_OUTCOMES_SIZE", 64)
-    monkeypatch.setattr(imcea.decision, "_PERMISSIONS_SIZE", 64)
-    settings_value = load("SP3")
-    engine = _Engine(settings_value, None)
-    for block in range(20):
-        lines = []
-        for n in range(block * 250, block * 250 + 250):
-            recipient = f"someone{n}@partner{n % 13}.example"
-            ip = f"203.0.{n // 250}.{n % 250}"
-            record = {"sender": "", "recipients": [recipient, recipient], "ip": ip}
-            lines.append(json.dumps(record).encode())
-        _, counts = engine.run(block * 250 + 1, lines)
-        assert counts.records == 250 and counts.bad == 0
-        entries = engine.before.entries
-        assert len(entries.young) + len(entries.old) <= 2 * 64
-        assert len(entries.seen) <= 4 * 64
-        memos = imcea.decision._memos(settings_value)
-        assert len(memos.permissions) <= 64
-    assert len(entries.young) + len(entries.old) > 0  # it did remember
-    for recipient in ["a@contoso.com", *(f"x{n}@example.net" for n in range(1000))]:
-        for _ in range(2):
-            imcea.decide(imcea.Envelope("", [recipient]), "10.0.0.5", settings_value)
-        outcomes = imcea.decision._memos(settings_value).outcomes
-        assert len(outcomes.young) + len(outcomes.old) <= 2 * 64
-        assert len(outcomes.seen) <= 4 * 64
 
 
 json_values = st.recursive(

@@ -107,7 +107,7 @@ class Mix:
         self.remote += 1
         # a few correspondents come back
         n = rng.randrange(1000) if rng.random() < 0.1 else self.remote
-        return f"contact.{n}@mail{rng.randrange(REMOTE_DOMAINS)}.partner{n % 50}.example"
+        return f"contact.{n}@mail.partner{rng.randrange(REMOTE_DOMAINS)}.example"
 
     def client(self) -> tuple[str, bool]:
         """A client address and whether it authenticated (5%)."""
