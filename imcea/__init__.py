@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # for type checkers: the same names as the table below
+if TYPE_CHECKING:  # for type checkers (``X as X``: re-exported), the names of _PUBLIC below
+    # isort: off
     from .codec import (
         Encapsulated as Encapsulated,
         Found as Found,
@@ -51,6 +52,7 @@ if TYPE_CHECKING:  # for type checkers: the same names as the table below
         load_settings as load_settings,
     )
     from .traps import Finding as Finding, Severity as Severity, check as check
+    # isort: on
 
 #: The public API: each module and the names it defines.  Modules are imported on first
 #: use, so that ``import imcea`` (and the command line) start fast and pay only for what

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 __all__ = ["DecodeError", "EncodeError", "Error", "SettingsError", "shorten"]
 
-#: Values whose ``repr`` is longer than this are shortened in error messages.
+#: Strings longer than this, and other values whose ``repr`` is, are shortened.
 SHORT = 60
 #: Characters kept from each end of a shortened value.
 _KEPT = 24
@@ -38,7 +38,9 @@ def shorten(value: object) -> str:
     >>> shorten("x" * 1000)
     "'xxxxxxxxxxxxxxxxxxxxxxxx'...'xxxxxxxxxxxxxxxxxxxxxxxx' (1000 characters)"
     """
-    if isinstance(value, str) and len(value) > SHORT:
+    if isinstance(value, str):
+        if len(value) <= SHORT:
+            return repr(value)
         return f"{value[:_KEPT]!r}...{value[-_KEPT:]!r} ({len(value)} characters)"
     text = repr(value)
     if len(text) <= SHORT:

@@ -78,6 +78,7 @@ def _short_labels(domain: str) -> bool:
     label longer than 63 characters (a name of 63 characters or less needs no look)."""
     return len(domain) <= _FAST_HOSTNAME and max(map(len, domain.split("."))) <= _MAX_LABEL
 
+
 # Bound of the caches of IDN names and address literals (idna and ipaddress are slow;
 # real traffic repeats its domains).
 _CACHE_SIZE = 1024
