@@ -10,9 +10,9 @@ from __future__ import annotations
 __all__ = ["DecodeError", "EncodeError", "Error", "SettingsError", "shorten"]
 
 #: Strings longer than this, and other values whose ``repr`` is, are shortened.
-SHORT = 60
+SHORT = 100
 #: Characters kept from each end of a shortened value.
-_KEPT = 24
+_KEPT = 40
 
 
 class Error(ValueError):
@@ -35,8 +35,8 @@ def shorten(value: object) -> str:
     """*value* quoted for an error message: its ``repr``, or for a long value the first and
     last few dozen characters and the length, so that a huge input never floods a report.
 
-    >>> shorten("x" * 1000)
-    "'xxxxxxxxxxxxxxxxxxxxxxxx'...'xxxxxxxxxxxxxxxxxxxxxxxx' (1000 characters)"
+    >>> shorten("<" + "x" * 998 + ">").replace("x" * 39, "x...x")
+    "'<x...x'...'x...x>' (1000 characters)"
     """
     if isinstance(value, str):
         if len(value) <= SHORT:
