@@ -105,22 +105,22 @@ def per_recipient(
     clients: Iterator[str] | None = None,
     per_call: int = 1,
 ) -> Callable[[], float]:
-    """Round k decides batch k, *per_call* recipients an envelope, with fresh settings
-    (or a fresh decider) each round, from one LAN client or each from a new client."""
+    """Round k decides batch k, *per_call* recipients an envelope, from one LAN client or
+    each from a new client.  Each side has its own settings value (or decider) for all its
+    rounds, as a running server has: the recipients are new, their domains need not be."""
     rounds = iter(batches)
     lan = "10.1.0.7"
+    config = fresh(settings)
+    decide: Callable[..., imcea.Verdict]
+    if decider:
+        decide = imcea.Decider(config).decide
+    else:
+
+        def decide(envelope: imcea.Envelope, ip: str) -> imcea.Verdict:
+            return imcea.decide(envelope, ip, config)
 
     def run() -> float:
         batch = next(rounds)
-        config = fresh(settings)
-        decide: Callable[..., imcea.Verdict]
-        if decider:
-            decide = imcea.Decider(config).decide
-        else:
-
-            def decide(envelope: imcea.Envelope, ip: str) -> imcea.Verdict:
-                return imcea.decide(envelope, ip, config)
-
         envelopes = [
             imcea.Envelope("a@b.example", batch[i : i + per_call])
             for i in range(0, len(batch), per_call)

@@ -89,6 +89,7 @@ class Mix:
         self.internet = internet_clients()
         self.lan = lan_hosts()
         self.remote = 0  # remote addresses are numbered: mostly seen once
+        self.seen: set[str] = set()  # what distinct() gave
 
     def recipient(self) -> str:
         """One recipient: 55% local, 30% remote, 10% bracketed, 5% ``IMCEASMTP-``."""
@@ -129,9 +130,9 @@ class Mix:
             }
 
     def distinct(self, count: int) -> list[str]:
-        """*count* different recipients of the mix (a local user at most once)."""
+        """*count* recipients of the mix that distinct() never gave before."""
         out: list[str] = []
-        seen: set[str] = set()
+        seen = self.seen
         while len(out) < count:
             r = self.recipient()
             if r in seen:
