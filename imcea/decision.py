@@ -139,13 +139,12 @@ class Client(NamedTuple):
     ) -> Client:
         """The client at *sender_ip*; raises :class:`imcea.Error` for anything but an IP
         address (a string or an ``ipaddress`` object), naming ``sender_ip``/``server_ip``."""
-        quad = dotted_quad(sender_ip) if isinstance(sender_ip, str) else None
-        if quad is not None and type(sender_ip) is str:  # how most clients are written
-            text, version, value = sender_ip, 4, quad
+        if type(sender_ip) is str and (quad := dotted_quad(sender_ip)) is not None:
+            text, version, value = sender_ip, 4, quad  # how most clients are written
         else:
             version, value = ip_key(sender_ip, key="sender_ip")
             if type(sender_ip) is str:
-                text = sender_ip.strip()
+                text = sender_ip.strip()  # named as written
             else:
                 text = str(parse_ip(sender_ip, key="sender_ip"))
         server = None if server_ip is None else parse_ip(server_ip, key="server_ip")
