@@ -3,7 +3,8 @@
 The codec (:func:`encode`, :func:`decode`, :func:`find_all`, :func:`x500`) reads and
 writes encapsulated addresses (MS-OXCMAIL 2.1.3.1.8); :func:`decide` tells what an
 Exchange 5.5 Internet Mail Service does with an SMTP envelope, before and after the
-fix of KB Q237927; :func:`check` finds the configuration traps of its settings.
+fix of KB Q237927 (a :class:`Decider` does the same for many envelopes, faster);
+:func:`check` finds the configuration traps of its settings.
 """
 
 from __future__ import annotations
