@@ -82,14 +82,12 @@ def dotted_quad(text: str) -> int | None:
     dotted quads: clients, server addresses and network entries all go through it, and
     it costs a fraction of an ``ipaddress`` parse.
     """
-    parts = text.split(".", 4)
-    if len(parts) != 4:
-        return None
-    a, b, c, d = parts
     octets = _OCTETS
-    if a in octets and b in octets and c in octets and d in octets:
+    try:
+        a, b, c, d = text.split(".", 4)  # ValueError: not four parts
         return octets[a] << 24 | octets[b] << 16 | octets[c] << 8 | octets[d]
-    return None
+    except (ValueError, KeyError):  # KeyError: a part is not an octet as people write it
+        return None
 
 
 def _parse_v6(text: str) -> int | None:

@@ -24,6 +24,7 @@ missed.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import random
 import sys
@@ -50,6 +51,7 @@ def best_of(runs: dict[str, Callable[[], None]], rounds: int = ROUNDS) -> dict[s
     best = dict.fromkeys(runs, float("inf"))
     for _ in range(rounds):
         for name, run in runs.items():
+            gc.collect()
             start = time.process_time()
             run()
             best[name] = min(best[name], time.process_time() - start)
@@ -142,6 +144,7 @@ def best_inner(runs: dict[str, Callable[[], float]], rounds: int = ROUNDS) -> di
     best = dict.fromkeys(runs, float("inf"))
     for _ in range(rounds):
         for name, run in runs.items():
+            gc.collect()  # no side pays for the garbage of the one before
             best[name] = min(best[name], run())
     return best
 
