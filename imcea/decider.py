@@ -4,7 +4,12 @@ A server or a log replay decides envelope after envelope against the same settin
 Two answers recur among them and are small by nature: the routing entry of a domain
 (DESIGN §2.2; mail names the same domains again and again) and the §2.3 answer for a
 client (a server sees the same clients again and again).  A :class:`Decider` remembers
-those, and nothing else; the rules themselves are those of :mod:`imcea.decision`.
+those (the client as parsed with its answer), and nothing else; the rules themselves are
+those of :mod:`imcea.decision`.
+
+Decisions are not remembered by recipient: most recipients of a real log are seen once,
+and keeping them costs each new recipient more (storing it, and the garbage collector
+walking a large memory) than the few that come back save.
 """
 
 from __future__ import annotations
