@@ -3,105 +3,109 @@
 The codec (:func:`encode`, :func:`decode`, :func:`find_all`, :func:`x500`) reads and
 writes encapsulated addresses (MS-OXCMAIL 2.1.3.1.8); :func:`decide` tells what an
 Exchange 5.5 Internet Mail Service does with an SMTP envelope, before and after the
-fix of KB Q237927; :func:`check` finds the configuration traps of its settings.
+fix of KB Q237927 (a :class:`Decider` does the same for many envelopes, faster);
+:func:`check` finds the configuration traps of its settings.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
-import types
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .codec import Encapsulated, Found, decode, encode, find_all, is_encapsulated, x500
-    from .decision import Action, Decider, Decision, Envelope, Reason, Verdict, decide
-    from .errors import DecodeError, EncodeError, Error, SettingsError
-    from .records import Record, RecordError
-    from .replay import Change, Replayed, Summary, replay
-    from .settings import Release, Restrictions, Route, RouteAction, Settings, load_settings
-    from .traps import Finding, Severity, check
+if TYPE_CHECKING:  # for type checkers (``X as X``: re-exported), the names of _PUBLIC below
+    # isort: off
+    from .codec import (
+        Encapsulated as Encapsulated,
+        Found as Found,
+        decode as decode,
+        encode as encode,
+        find_all as find_all,
+        is_encapsulated as is_encapsulated,
+        x500 as x500,
+    )
+    from .decider import Decider as Decider
+    from .decision import (
+        Decision as Decision,
+        Envelope as Envelope,
+        Verdict as Verdict,
+        decide as decide,
+    )
+    from .errors import (
+        DecodeError as DecodeError,
+        EncodeError as EncodeError,
+        Error as Error,
+        SettingsError as SettingsError,
+    )
+    from .reasons import REASONS as REASONS, Action as Action, Reason as Reason
+    from .records import Record as Record, RecordError as RecordError
+    from .replay import (
+        Change as Change,
+        Replayed as Replayed,
+        Summary as Summary,
+        replay as replay,
+    )
+    from .settings import (
+        Release as Release,
+        Restrictions as Restrictions,
+        Route as Route,
+        RouteAction as RouteAction,
+        Settings as Settings,
+        load_settings as load_settings,
+    )
+    from .traps import Finding as Finding, Severity as Severity, check as check
+    # isort: on
 
-# Public name -> the module that defines it.  Modules are imported on first use, so
-# that ``import imcea`` (and the command line) start fast and pay only for what they use.
-_LOCATIONS = {
-    **dict.fromkeys(
-        ("Encapsulated", "Found", "decode", "encode", "find_all", "is_encapsulated", "x500"),
-        "codec",
-    ),
-    **dict.fromkeys(
-        ("Action", "Decider", "Decision", "Envelope", "Reason", "Verdict", "decide"), "decision"
-    ),
-    **dict.fromkeys(("DecodeError", "EncodeError", "Error", "SettingsError"), "errors"),
-    **dict.fromkeys(("Record", "RecordError"), "records"),
-    **dict.fromkeys(("Change", "Replayed", "Summary", "replay"), "replay"),
-    **dict.fromkeys(
-        ("Release", "Restrictions", "Route", "RouteAction", "Settings", "load_settings"),
-        "settings",
-    ),
-    **dict.fromkeys(("Finding", "Severity", "check"), "traps"),
+#: The public API: each module and the names it defines.  Modules are imported on first
+#: use, so that ``import imcea`` (and the command line) start fast and pay only for what
+#: they use.
+_PUBLIC = {
+    "codec": ("Encapsulated", "Found", "decode", "encode", "find_all", "is_encapsulated", "x500"),
+    "decider": ("Decider",),
+    "decision": ("Decision", "Envelope", "Verdict", "decide"),
+    "errors": ("DecodeError", "EncodeError", "Error", "SettingsError"),
+    "reasons": ("REASONS", "Action", "Reason"),
+    "records": ("Record", "RecordError"),
+    "replay": ("Change", "Replayed", "Summary", "replay"),
+    "settings": ("Release", "Restrictions", "Route", "RouteAction", "Settings", "load_settings"),
+    "traps": ("Finding", "Severity", "check"),
 }
+_MODULE_OF = {name: module for module, names in _PUBLIC.items() for name in names}
 
-
-__all__ = [
-    "Action",
-    "Change",
-    "Decider",
-    "Decision",
-    "DecodeError",
-    "Encapsulated",
-    "EncodeError",
-    "Envelope",
-    "Error",
-    "Finding",
-    "Found",
-    "Reason",
-    "Record",
-    "RecordError",
-    "Release",
-    "Replayed",
-    "Restrictions",
-    "Route",
-    "RouteAction",
-    "Settings",
-    "SettingsError",
-    "Severity",
-    "Summary",
-    "Verdict",
-    "check",
-    "decide",
-    "decode",
-    "encode",
-    "find_all",
-    "is_encapsulated",
-    "load_settings",
-    "replay",
-    "x500",
-]
+__all__ = sorted(_MODULE_OF)
 
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> Any:
-    module = _LOCATIONS.get(name)
+#: Public submodules with APIs of their own, imported on first use as ``imcea.NAME``.
+_SUBMODULES = frozenset({"bounces", "dask", "postfix", "sources", "strategies"})
+
+
+def __getattr__(name: str) -> object:
+    from importlib import import_module
+
+    module = _MODULE_OF.get(name)
     if module is None:
+        if name in _SUBMODULES:
+            return import_module(f".{name}", __name__)
         raise AttributeError(f"module 'imcea' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    value = getattr(import_module(f".{module}", __name__), name)
     globals()[name] = value  # later lookups skip this function
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+    return [*__all__, "__version__"]
 
 
-class _Package(types.ModuleType):
-    """The ``imcea`` package: a public name that is also the name of the submodule
-    defining it (``imcea.replay``, the function, in ``imcea/replay.py``) stays the public
-    object when the import system binds the submodule to the package."""
+class _Package(ModuleType):
+    """The ``imcea`` package, whose function :func:`replay` shares its name with the
+    submodule that defines it (``imcea/replay.py``): when the import system binds the
+    submodule to the package, the public function stays in its place.  (So ``import
+    imcea.replay as m`` gives the function; use ``from imcea.replay import ...``.)"""
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        if _LOCATIONS.get(name) == name and isinstance(value, types.ModuleType):
+    def __setattr__(self, name: str, value: object) -> None:
+        if _MODULE_OF.get(name) == name and isinstance(value, ModuleType):
             value = getattr(value, name)
         super().__setattr__(name, value)
 

@@ -58,6 +58,7 @@ from .decision import Action, Decision, Envelope, Reason, decide
 from .errors import Error, SettingsError
 from .exits import Exit
 from .networks import IPAddress, parse_ip
+from .reasons import REASONS
 from .settings import Settings, load_settings
 
 if TYPE_CHECKING:  # the command-line parts import what they need when they run
@@ -77,31 +78,9 @@ __all__ = [
     "run_verify",
 ]
 
-#: The action that goes with each reason (DESIGN §2.4, the reasons table): a case that
-#: expects a reason with another action could never pass, so it is refused when read.
-REASON_ACTION: dict[Reason, Action] = {
-    Reason.LOCAL_RECIPIENT: Action.DELIVER,
-    Reason.INBOUND_UNVERIFIED: Action.DELIVER,
-    Reason.POSTMASTER: Action.DELIVER,
-    Reason.ENCAPSULATED_EXCHANGE: Action.DELIVER,
-    Reason.ENCAPSULATED_GATEWAY: Action.DELIVER,
-    Reason.OPEN_RELAY: Action.REROUTE,
-    Reason.RELAY_AUTHENTICATED: Action.REROUTE,
-    Reason.RELAY_ALLOWED_HOST: Action.REROUTE,
-    Reason.RELAY_INTERNAL_INTERFACE: Action.REROUTE,
-    Reason.ALWAYS_RELAY: Action.REROUTE,
-    Reason.ENCAPSULATED_BYPASS: Action.REROUTE,
-    Reason.RELAY_DENIED: Action.RETURN,
-    Reason.DENIED_HOST: Action.RETURN,
-    Reason.ENCAPSULATED_RELAY_DENIED: Action.RETURN,
-    Reason.MALFORMED_ADDRESS: Action.RETURN,
-    Reason.REROUTING_DISABLED: Action.RETURN,
-    Reason.UNKNOWN_RECIPIENT: Action.RETURN,
-    Reason.ENCAPSULATED_NOT_REROUTED: Action.RETURN,
-    Reason.MALFORMED_ENCAPSULATION: Action.RETURN,
-    Reason.ENCAPSULATION_TOO_DEEP: Action.RETURN,
-    Reason.NO_GATEWAY: Action.RETURN,
-}
+#: The action that goes with each reason (from the table :data:`imcea.REASONS`): a case
+#: that expects a reason with another action could never pass, so it is refused when read.
+REASON_ACTION: dict[Reason, Action] = {reason: info.action for reason, info in REASONS.items()}
 
 #: A ``reply`` ending with this is matched as a prefix.
 PREFIX_MARK = "..."

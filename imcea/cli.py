@@ -18,9 +18,9 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .errors import Error
+from .errors import SHORT, Error, shorten
 from .exits import EPILOG, Exit
-from .wording import plural, shorten
+from .wording import plural
 
 if TYPE_CHECKING:
     from .networks import IPAddress
@@ -98,8 +98,16 @@ def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())
 
 
+def _subject(text: str) -> str:
+    """An input named at the start of a message: as it is when short and printable,
+    else quoted short (:func:`imcea.errors.shorten`)."""
+    if text and len(text) <= SHORT and text.isprintable() and text == text.strip():
+        return text
+    return shorten(text)
+
+
 def _fail(err: TextIO, command: str, subject: str | None, exc: Exception) -> None:
-    where = f"{shorten(subject)}: " if subject is not None else ""
+    where = f"{_subject(subject)}: " if subject is not None else ""
     err.write(f"imcea {command}: {where}{_one_line(exc)}\n")
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from .errors import Error, shorten
+
 __all__ = ["DomainError", "is_hostname", "normalise_domain"]
 
 # One LDH label (RFC 5321 sub-domain, RFC 1123 leading digits); bounded, so linear.
@@ -17,8 +19,8 @@ _HOSTNAME = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}\.?")
 _MAX_HOSTNAME = 254  # 253 octets plus an optional trailing dot
 
 
-class DomainError(Exception):
-    """Internal signal: a domain is not a valid host name; callers turn it into their own error."""
+class DomainError(Error):
+    """A domain is not a valid host name (callers that know the key or position say so)."""
 
 
 def is_hostname(name: str) -> bool:
@@ -34,15 +36,17 @@ def to_ascii(name: str) -> str:
     if name.isascii():
         if is_hostname(name):
             return name
-        raise DomainError(f"{name!r} is not a valid host name")
+        raise DomainError(f"{shorten(name)} is not a valid host name")
     import idna  # lazy: only IDN names pay for it
 
     try:
         ascii_name = idna.encode(name, uts46=True).decode("ascii")
     except (idna.IDNAError, UnicodeError, ValueError) as exc:
-        raise DomainError(f"{name!r} is not a valid internationalised domain name: {exc}") from None
+        raise DomainError(
+            f"{shorten(name)} is not a valid internationalised domain name: {exc}"
+        ) from None
     if not is_hostname(ascii_name):
-        raise DomainError(f"{name!r} is not a valid host name")
+        raise DomainError(f"{shorten(name)} is not a valid host name")
     return ascii_name
 
 

@@ -27,9 +27,17 @@ from operator import add, and_, is_not, or_, rshift, sub
 
 import attrs
 
-from .errors import Error, SettingsError
+from .errors import Error, SettingsError, shorten
 
-__all__ = ["IPAddress", "Network", "NetworkSet", "parse_ip", "parse_network"]
+__all__ = [
+    "IPAddress",
+    "Network",
+    "NetworkSet",
+    "dotted_quad",
+    "ip_key",
+    "parse_ip",
+    "parse_network",
+]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -41,24 +49,12 @@ _FULL6 = (1 << 128) - 1
 _MAPPED_PREFIX = 0xFFFF  # ::ffff:0:0/96 holds the IPv4-mapped addresses
 _PREFIX_MASKS4 = [_FULL4 ^ (_FULL4 >> n) for n in range(33)]
 _PREFIX_MASKS6 = [_FULL6 ^ (_FULL6 >> n) for n in range(129)]
-# the IPv4 prefix lengths as the network pattern below captures them (one or two digits)
+# the IPv4 prefix lengths as written after the slash (one or two digits)
 _PREFIX_LENGTHS4 = {f"{n:0{width}}": n for n in range(33) for width in (1, 2)}
 
 # An octet as written by a person: 0..255 without leading zeros (which some readers take
-# for octal, so ipaddress rejects them too).  The dictionary both converts and validates
-# what the regular expressions below capture.
+# for octal, so ipaddress rejects them too).  The dictionary both converts and validates.
 _OCTETS: dict[str, int] = {str(i): i for i in range(256)}
-_QUAD = r"([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})"
-_V4_ADDRESS = re.compile(_QUAD)
-
-#: A dotted quad as people write it (no leading zeros, no blanks), validated by one
-#: match: code that only needs to know that a client is an IP address (most of them are
-#: written this way) can skip building an ``ipaddress`` object until it needs one.
-CANONICAL_IPV4 = re.compile(
-    r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
-    r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-)
-_V4_NETWORK = re.compile(rf"{_QUAD}(?:/(?:{_QUAD}|([0-9]{{1,2}})))?")  # IP, IP/MASK, IP/len
 _PREFIX_LENGTH = re.compile(r"[0-9]{1,3}")
 
 # An array of at least 32-bit unsigned items for the IPv4 partition (compact, so that a
@@ -71,25 +67,26 @@ _BLOCK_TABLE_MIN = 64
 _BLOCK_BITS_MAX = 20  # at most 2**20 + 1 table slots (4 MiB)
 
 
-def _shown(value: object) -> str:
-    """``repr(value)``, cut short for the error message of a huge input."""
-    if isinstance(value, str) and len(value) > 60:
-        return repr(value[:60]) + "..."
-    text = repr(value)
-    return text if len(text) <= 80 else text[:80] + "..."
-
-
 # ---------------------------------------------------------------------------
 # addresses
 
 
-def _quad(match: re.Match[str]) -> int | None:
-    """The 32-bit value of the dotted quad *match* captured, or ``None``."""
-    a, b, c, d = match.groups()
+def dotted_quad(text: str) -> int | None:
+    """The 32-bit value of an IPv4 address written as people write it, or ``None``.
+
+    >>> dotted_quad("192.0.2.1") == 0xC0000201
+    True
+
+    Four decimal octets 0-255 without leading zeros (which some readers take for octal,
+    so ``ipaddress`` refuses them too) and without blanks.  This is the one reader of
+    dotted quads: clients, server addresses and network entries all go through it, and
+    it costs a fraction of an ``ipaddress`` parse.
+    """
     octets = _OCTETS
     try:
+        a, b, c, d = text.split(".", 4)  # ValueError: not four parts
         return octets[a] << 24 | octets[b] << 16 | octets[c] << 8 | octets[d]
-    except KeyError:  # above 255, or a leading zero
+    except (ValueError, KeyError):  # KeyError: a part is not an octet as people write it
         return None
 
 
@@ -102,20 +99,46 @@ def _parse_v6(text: str) -> int | None:
         return None
 
 
-def _ip_from_str(value: str) -> IPAddress | None:
-    text = value.strip()
-    match = _V4_ADDRESS.fullmatch(text)
-    if match is not None:
-        number = _quad(match)
-        return None if number is None else _IPv4(number)
+def _key_from_str(text: str) -> tuple[int, int] | None:
+    """``(version, value)`` of the address string *text* (blanks around it ignored)."""
+    value = dotted_quad(text)
+    if value is not None:
+        return 4, value
+    text = text.strip()
+    value = dotted_quad(text)
+    if value is not None:
+        return 4, value
     if ":" not in text:
         return None
-    number = _parse_v6(text)
-    if number is None:
+    value = _parse_v6(text)
+    if value is None:
         return None
-    if number >> 32 == _MAPPED_PREFIX:
-        return _IPv4(number & _FULL4)
-    return _IPv6(number)
+    if value >> 32 == _MAPPED_PREFIX:
+        return 4, value & _FULL4
+    return 6, value
+
+
+def ip_key(value: object, *, key: str = "ip") -> tuple[int, int]:
+    """``(version, integer value)`` of an IP address: what matching a network needs.
+
+    >>> ip_key("192.0.2.1")
+    (4, 3221225985)
+
+    Takes what :func:`parse_ip` takes, and is cheaper for a string: no ``ipaddress``
+    object is built.  An IPv4-mapped IPv6 address is keyed as its IPv4 address.
+    """
+    if type(value) is _IPv4:
+        return 4, value.__int__()  # the documented method, cheaper than int()
+    if isinstance(value, str):
+        found = _key_from_str(str(value))
+        if found is not None:
+            return found
+    elif isinstance(value, _IPv4):
+        return 4, int(value)
+    elif isinstance(value, _IPv6) and value.scope_id is None:
+        mapped = value.ipv4_mapped
+        return (6, int(value)) if mapped is None else (4, int(mapped))
+    raise Error(f"{key}: {shorten(value)} is not an IP address")
 
 
 def parse_ip(value: object, *, key: str = "ip") -> IPAddress:
@@ -131,37 +154,12 @@ def parse_ip(value: object, *, key: str = "ip") -> IPAddress:
     int, bytes, an octet with a leading zero, an IPv6 zone id ``%eth0``) raises
     :class:`~imcea.errors.Error` naming *key*: ``"ip: '10.0.0.300' is not an IP address"``.
     """
-    if type(value) is str:
-        # the common case, a canonical dotted quad, without a strip() or an ipaddress parse
-        match = _V4_ADDRESS.fullmatch(value)
-        if match is not None:
-            a, b, c, d = match.groups()
-            octets = _OCTETS
-            if a in octets and b in octets and c in octets and d in octets:
-                return _IPv4(octets[a] << 24 | octets[b] << 16 | octets[c] << 8 | octets[d])
-        else:
-            ip = _ip_from_str(value)
-            if ip is not None:
-                return ip
-    elif isinstance(value, _IPv4):
+    if isinstance(value, _IPv4):
         return value
-    elif isinstance(value, _IPv6):
-        if value.scope_id is None:
-            mapped = value.ipv4_mapped
-            return value if mapped is None else mapped
-    elif isinstance(value, str):  # a str subclass
-        ip = _ip_from_str(str(value))
-        if ip is not None:
-            return ip
-    raise Error(f"{key}: {_shown(value)} is not an IP address")
-
-
-def _ip_key(ip: object) -> tuple[int, int]:
-    """``(version, value)`` of an IP address (anything :func:`parse_ip` takes)."""
-    address = ip if type(ip) is _IPv4 else parse_ip(ip)
-    # int() goes through the type slot wrapper; the documented __int__ method is
-    # several times cheaper to call, and this is on the path of every decision.
-    return address.version, address.__int__()
+    if isinstance(value, _IPv6) and value.scope_id is None and value.ipv4_mapped is None:
+        return value
+    version, number = ip_key(value, key=key)
+    return _IPv4(number) if version == 4 else _IPv6(number)
 
 
 # ---------------------------------------------------------------------------
@@ -209,7 +207,7 @@ class Network:
 
         Raises :class:`~imcea.errors.Error` if *ip* is not an IP address.
         """
-        version, value = _ip_key(ip)
+        version, value = ip_key(ip)
         return version == self.version and value & self.mask == self.address
 
     def covers(self, other: Network) -> bool:
@@ -233,29 +231,31 @@ class Network:
         return self.text
 
 
+def _v4_network(text: str) -> tuple[int, int, int] | None:
+    """``(address, mask, prefix length)`` of an IPv4 entry ``IP``, ``IP/MASK`` or
+    ``IP/len``, the length -1 for a dotted mask; ``None`` when *text* is not one."""
+    written, slash, after = text.partition("/")
+    address = dotted_quad(written)
+    if address is None:
+        return None
+    if not slash:
+        return address, _FULL4, 32
+    length = _PREFIX_LENGTHS4.get(after)
+    if length is not None:
+        return address, _PREFIX_MASKS4[length], length
+    mask = dotted_quad(after)
+    return None if mask is None else (address, mask, -1)
+
+
 def _network_from_str(text: str) -> Network | None:
     """The entry *text* stands for, or ``None`` when it is not a network."""
-    match = _V4_NETWORK.fullmatch(text)
-    if match is None:
+    found = _v4_network(text)
+    if found is None:
         text = text.strip()
-        match = _V4_NETWORK.fullmatch(text)
-        if match is None:
+        found = _v4_network(text)
+        if found is None:
             return _v6_network_from_str(text)
-    a, b, c, d, mask_a, mask_b, mask_c, mask_d, length = match.groups()
-    octets = _OCTETS
-    try:  # KeyError: an octet above 255 or with a leading zero, or /33 to /99
-        address = octets[a] << 24 | octets[b] << 16 | octets[c] << 8 | octets[d]
-        if length is not None:
-            mask = _PREFIX_MASKS4[_PREFIX_LENGTHS4[length]]
-        elif mask_a is not None:
-            mask = (
-                octets[mask_a] << 24 | octets[mask_b] << 16 | octets[mask_c] << 8 | octets[mask_d]
-            )
-        else:
-            mask = _FULL4
-    except KeyError:
-        return None
-    return Network(text, 4, address, mask)
+    return Network(text, 4, found[0], found[1])
 
 
 def _v6_network_from_str(text: str) -> Network | None:
@@ -291,10 +291,10 @@ def parse_network(text: str, *, key: str = "network") -> Network:
     *key*: ``"network: '10.0.0.0/255.255.x.0' is not a network"``.
     """
     if not isinstance(text, str):
-        raise SettingsError(f"{key}: expected a network string, got {_shown(text)}")
+        raise SettingsError(f"{key}: expected a network string, got {shorten(text)}")
     network = _network_from_str(text)
     if network is None:
-        raise SettingsError(f"{key}: {_shown(text)} is not a network")
+        raise SettingsError(f"{key}: {shorten(text)} is not a network")
     return network
 
 
@@ -483,38 +483,14 @@ class NetworkSet:
         parsed: list[Network] = []
         v4 = _Entries(32)
         v6 = _Entries(128)
-        # the loop below is _network_from_str and _Entries.add written out for the
-        # common case, a canonical IPv4 entry: 100,000 entries load in a fraction of
-        # a second
+        # the common case, an IPv4 entry as written (_network_from_str and
+        # _Entries.add in one): 100,000 entries load in a fraction of a second
         append = parsed.append
-        fullmatch = _V4_NETWORK.fullmatch
-        octets = _OCTETS
-        lengths = _PREFIX_LENGTHS4
-        prefix_masks = _PREFIX_MASKS4
         add_block = v4.blocks.append
         add_contiguous = v4.contiguous.append
         for position, entry in enumerate(entries):
-            if type(entry) is str and (match := fullmatch(entry)) is not None:
-                a, b, c, d, mask_a, mask_b, mask_c, mask_d, length = match.groups()
-                try:
-                    address = octets[a] << 24 | octets[b] << 16 | octets[c] << 8 | octets[d]
-                    if length is not None:
-                        prefix = lengths[length]
-                        mask = prefix_masks[prefix]
-                    elif mask_a is not None:
-                        mask = (
-                            octets[mask_a] << 24
-                            | octets[mask_b] << 16
-                            | octets[mask_c] << 8
-                            | octets[mask_d]
-                        )
-                        prefix = -1
-                    else:
-                        mask = _FULL4
-                        prefix = 32
-                except KeyError:
-                    where = f"{key}[{position}]" if locations is None else locations[position]
-                    raise SettingsError(f"{where}: {_shown(entry)} is not a network") from None
+            if type(entry) is str and (found := _v4_network(entry)) is not None:
+                address, mask, prefix = found
                 net = Network(entry, 4, address, mask)
                 append(net)
                 if prefix < 0:
@@ -552,12 +528,12 @@ class NetworkSet:
         their mask never match.  *ip* is an ``ipaddress`` address or a string (see
         :func:`parse_ip`); anything else raises :class:`~imcea.errors.Error`.
         """
-        if type(ip) is _IPv4:
-            value = ip.__int__()  # see _ip_key
-            starts, labels, _, table, shift, fallback = self._v4
-        else:
-            version, value = _ip_key(ip)
-            starts, labels, _, table, shift, fallback = self._v4 if version == 4 else self._v6
+        version, value = ip_key(ip)
+        return self.lookup(version, value)
+
+    def lookup(self, version: int, value: int) -> Network | None:
+        """:meth:`match` of the address :func:`ip_key` gives as ``(version, value)``."""
+        starts, labels, _, table, shift, fallback = self._v4 if version == 4 else self._v6
         if table is None:
             label = labels[bisect_right(starts, value)]
         else:
@@ -575,12 +551,8 @@ class NetworkSet:
 
     def __contains__(self, ip: object) -> bool:
         """Whether some entry matches *ip* (anything :meth:`match` takes)."""
-        if type(ip) is _IPv4:
-            value = ip.__int__()  # see _ip_key
-            starts, _, flags, table, shift, fallback = self._v4
-        else:
-            version, value = _ip_key(ip)
-            starts, _, flags, table, shift, fallback = self._v4 if version == 4 else self._v6
+        version, value = ip_key(ip)
+        starts, _, flags, table, shift, fallback = self._v4 if version == 4 else self._v6
         if table is None:
             if flags[bisect_right(starts, value)]:
                 return True

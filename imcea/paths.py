@@ -54,14 +54,16 @@ _POSTMASTER = "postmaster"
 
 # RFC 5321 atext (RFC 5322 §3.2.3)
 _ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-"
-# One LDH label (as in imcea.domains: 1-63 characters, no hyphen at either end),
-# written possessively: the hyphen check is a look-behind, so nothing backtracks.
-_LABEL = r"[A-Za-z0-9][A-Za-z0-9-]{0,62}+(?<!-)"
+# One LDH label (as in imcea.domains: no hyphen at either end), written possessively:
+# the hyphen check is a look-behind, so nothing backtracks.  Its length (at most 63) is
+# checked after the match (see _short_labels): a counted repeat would cost more.
+_LABEL = r"[A-Za-z0-9][A-Za-z0-9-]*+(?<!-)"
+_MAX_LABEL = 63
 
 # The fast path: an optional pair of angle brackets (the conditional group asks for
 # the '>' only when the '<' was there), a dot-atom, '@', an LDH host name and an
-# optional trailing dot (outside the group).  A label longer than 63 characters makes
-# the match fail and the general parser give the reason.
+# optional trailing dot (outside the group).  A label longer than 63 characters sends
+# the path the general way, whose parser gives the reason.
 _FAST = re.compile(rf"(<)?([{_ATEXT}]++(?:\.[{_ATEXT}]++)*+)@({_LABEL}(?:\.{_LABEL})*+)\.?(?(1)>)")
 
 _fast_match = _FAST.fullmatch
@@ -69,6 +71,13 @@ _fast_match = _FAST.fullmatch
 _FAST_MAILBOX = re.compile(rf"([{_ATEXT}]++(?:\.[{_ATEXT}]++)*+)@({_LABEL}(?:\.{_LABEL})*+)\.?")
 # Longer names (up to the 254 of imcea.domains.is_hostname) go the general way.
 _FAST_HOSTNAME = 253
+
+
+def _short_labels(domain: str) -> bool:
+    """Whether the host name of a fast-path match may stay on it: not too long, and no
+    label longer than 63 characters (a name of 63 characters or less needs no look)."""
+    return len(domain) <= _FAST_HOSTNAME and max(map(len, domain.split("."))) <= _MAX_LABEL
+
 
 # Bound of the caches of IDN names and address literals (idna and ipaddress are slow;
 # real traffic repeats its domains).
@@ -199,7 +208,7 @@ def parse_path(text: str) -> Path | Malformed:
     match = _fast_match(text)
     if match is not None:
         local, domain = match.group(2, 3)
-        if len(domain) <= _FAST_HOSTNAME:
+        if len(domain) <= _MAX_LABEL or _short_labels(domain):
             return _new(_PlainPath, (text, local, domain.lower(), None, (), False))
     return _parse(text)
 
@@ -283,7 +292,7 @@ def _parse_mailbox(raw: str, start: int, end: int, route: tuple[str, ...]) -> Pa
     plain = _FAST_MAILBOX.fullmatch(raw, start, end)
     if plain is not None:
         local, domain = plain.group(1, 2)
-        if len(domain) <= _FAST_HOSTNAME:
+        if len(domain) <= _MAX_LABEL or _short_labels(domain):
             return Path(raw, local, domain.lower(), None, route)
     if raw.find('"', start, end) < 0 and raw.find("\\", start, end) < 0:
         tokens = [(start, end)]  # nothing quoted: one plain run

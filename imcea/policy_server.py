@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import IO, TextIO
 
-from .decision import Decider
+from .decider import Decider
 from .errors import Error
 from .exits import Exit
 from .postfix import (

@@ -49,10 +49,12 @@ from collections.abc import Callable, Iterable, Iterator
 
 import attrs
 
-from .decision import Action, Decider, Decision, Envelope, Reason
+from .decider import Decider
+from .decision import Action, Decision, Envelope
 from .errors import Error
 from .networks import IPAddress, Network, parse_ip
 from .paths import Malformed, Path, parse_path
+from .reasons import REASONS
 from .settings import RouteAction, Settings
 
 __all__ = [
@@ -88,16 +90,6 @@ DUNNO = "DUNNO"
 
 #: Requests whose client cannot be checked, and unexpected failures, are deferred.
 TEMPFAIL = "451 4.3.0"
-
-#: The enhanced status code of each reason that the IMS accepts and returns later.
-_NDR_STATUS: dict[Reason, str] = {
-    Reason.UNKNOWN_RECIPIENT: "5.1.1",
-    Reason.REROUTING_DISABLED: "5.1.1",
-    Reason.MALFORMED_ENCAPSULATION: "5.1.1",
-    Reason.ENCAPSULATION_TOO_DEEP: "5.1.1",
-    Reason.ENCAPSULATED_NOT_REROUTED: "5.7.1",
-    Reason.NO_GATEWAY: "5.4.4",
-}
 
 #: client_address values that mean "not available" (SMTPD_POLICY_README: an unavailable
 #: value is not sent or sent empty; Postfix writes "unknown" for a client it cannot name).
@@ -607,7 +599,7 @@ def _action(decision: Decision, bounce_like_ims: bool) -> str:
         return reply if len(reply) <= MAX_REPLY else reply[: MAX_REPLY - 3] + "..."
     if bounce_like_ims:
         return DUNNO
-    status = _NDR_STATUS.get(decision.reason, "5.0.0")
+    status = REASONS[decision.reason].status
     return f"550 {status} {decision.ndr} ({decision.reason.value})"
 
 

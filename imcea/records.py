@@ -18,7 +18,7 @@ import attrs
 
 from .decision import Envelope
 from .errors import Error
-from .networks import CANONICAL_IPV4, IPAddress, parse_ip
+from .networks import IPAddress, dotted_quad, parse_ip
 
 __all__ = ["Fields", "Record", "RecordError", "read_fields", "read_record", "record_from_mapping"]
 
@@ -73,7 +73,7 @@ def _ip_type(value: object, key: str) -> str | IPAddress:
 
 def _ip_value(value: str | IPAddress, key: str) -> None:
     """Check that *value* (a string as written) is an IP address."""
-    if type(value) is str and _canonical_ipv4(value) is not None:
+    if type(value) is str and dotted_quad(value) is not None:
         return  # the usual dotted quad: nothing to parse
     try:
         parse_ip(value, key=key)
@@ -86,8 +86,6 @@ def _ip_value(value: str | IPAddress, key: str) -> None:
 Fields = tuple[
     str, tuple[str, ...], str | IPAddress, bool, str | IPAddress | None, str | int | None
 ]
-
-_canonical_ipv4: Final = CANONICAL_IPV4.fullmatch
 
 
 def _checked(
@@ -112,7 +110,7 @@ def _checked(
         and (authenticated is False or authenticated is True)
         and server_ip is None
         and (ident is None or type(ident) is str or type(ident) is int)
-        and _canonical_ipv4(ip) is not None
+        and dotted_quad(ip) is not None
     ):
         items = tuple(recipients)
         for item in items:

@@ -24,7 +24,8 @@ from typing import Any, Final, TypeVar, overload
 
 import attrs
 
-from .decision import Action, Decider, Decision, Envelope
+from .decider import Decider
+from .decision import Action, Decision, Envelope
 from .errors import Error
 from .records import Fields, Record, RecordError, read_fields, read_record
 from .settings import Settings

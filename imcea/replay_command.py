@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import IO, TYPE_CHECKING, Any, Final, TextIO
 
-from .decision import Decider
+from .decider import Decider
 from .errors import Error
 from .exits import Exit
 from .records import RecordError

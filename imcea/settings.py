@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Hashable, Iterable, Mapping, Sequence, Set
+from collections.abc import Iterable, Mapping, Sequence, Set
 from pathlib import Path as FilePath
 from typing import Any
 
 import attrs
 
 from .domains import DomainError, normalise_domain
-from .errors import Error, SettingsError
+from .errors import Error, SettingsError, shorten
 from .networks import IPAddress, NetworkSet, parse_ip, parse_network
 
 __all__ = [
@@ -50,20 +50,20 @@ class RouteAction(enum.StrEnum):
 
 def _expect_bool(value: object, key: str) -> bool:
     if type(value) is not bool:
-        raise SettingsError(f"{key}: expected true or false, got {value!r}")
+        raise SettingsError(f"{key}: expected true or false, got {shorten(value)}")
     return value
 
 
 def _expect_list(value: object, key: str) -> list[Any]:
     if isinstance(value, str | bytes | Mapping | Set) or not isinstance(value, Iterable):
-        raise SettingsError(f"{key}: expected a list, got {value!r}")
+        raise SettingsError(f"{key}: expected a list, got {shorten(value)}")
     return list(value)
 
 
 def _domain(value: object, key: str, *, allow_literal: bool = False) -> str:
     """Normalise a host name (or an ``[ip]`` literal), or raise naming *key*."""
     if not isinstance(value, str):
-        raise SettingsError(f"{key}: expected a domain name, got {value!r}")
+        raise SettingsError(f"{key}: expected a domain name, got {shorten(value)}")
     text = value.strip()
     if allow_literal and text.startswith("[") and text.endswith("]"):
         from .paths import Path, parse_path
@@ -71,11 +71,11 @@ def _domain(value: object, key: str, *, allow_literal: bool = False) -> str:
         parsed = parse_path(f"x@{text}")
         if isinstance(parsed, Path) and parsed.domain is not None:
             return parsed.domain
-        raise SettingsError(f"{key}: {value!r} is not an address literal")
+        raise SettingsError(f"{key}: {shorten(value)} is not an address literal")
     try:
         return normalise_domain(text)
     except DomainError:
-        raise SettingsError(f"{key}: {value!r} is not a valid domain") from None
+        raise SettingsError(f"{key}: {shorten(value)} is not a valid domain") from None
 
 
 @attrs.frozen(init=False)
@@ -95,23 +95,27 @@ class Route:
         self, domain: str, action: str, to: str | None = None, *, key: str = "route"
     ) -> None:
         if not isinstance(domain, str):
-            raise SettingsError(f"{key}.domain: expected a domain name, got {domain!r}")
+            raise SettingsError(f"{key}.domain: expected a domain name, got {shorten(domain)}")
         exact = domain.startswith("#")
         try:
             name = _domain(domain[1:] if exact else domain, f"{key}.domain")
         except SettingsError:
-            raise SettingsError(f"{key}.domain: {domain!r} is not a valid domain") from None
+            raise SettingsError(f"{key}.domain: {shorten(domain)} is not a valid domain") from None
         try:
             act = RouteAction(action)
         except ValueError:
             choices = ", ".join(repr(a.value) for a in RouteAction)
-            raise SettingsError(f"{key}.action: {action!r} is not one of {choices}") from None
+            raise SettingsError(
+                f"{key}.action: {shorten(action)} is not one of {choices}"
+            ) from None
         if act is RouteAction.REROUTE:
             if to is None:
                 raise SettingsError(f"{key}.to: a 'reroute' entry needs 'to' (the domain to use)")
             target: str | None = _domain(to, f"{key}.to", allow_literal=True)
         elif to is not None:
-            raise SettingsError(f"{key}.to: {to!r} given, but only a 'reroute' entry takes 'to'")
+            raise SettingsError(
+                f"{key}.to: {shorten(to)} given, but only a 'reroute' entry takes 'to'"
+            )
         else:
             target = None
         self.__attrs_init__(name, act, target, exact)
@@ -148,7 +152,9 @@ def _route(value: object, key: str) -> Route:
         return Route(value["domain"], value["action"], value.get("to"), key=key)
     if isinstance(value, tuple) and len(value) in (2, 3):
         return Route(*value, key=key)
-    raise SettingsError(f"{key}: expected a routing entry (domain, action, to), got {value!r}")
+    raise SettingsError(
+        f"{key}: expected a routing entry (domain, action, to), got {shorten(value)}"
+    )
 
 
 def _routes(value: object) -> tuple[Route, ...]:
@@ -209,7 +215,7 @@ def _restrictions(value: object) -> Restrictions:
     if isinstance(value, Restrictions):
         return value
     if not isinstance(value, Mapping):
-        raise SettingsError(f"restrictions: expected a table, got {value!r}")
+        raise SettingsError(f"restrictions: expected a table, got {shorten(value)}")
     _no_unknown_keys(value, {"authenticated", "allow", "internal", "deny"}, "restrictions")
     return Restrictions(**value)
 
@@ -240,7 +246,7 @@ class Directory:
         for i, entry in enumerate(_expect_list(entries, key)):
             where = locations[i] if locations is not None else f"{key}[{i}]"
             if not isinstance(entry, str):
-                raise SettingsError(f"{where}: expected an address, got {entry!r}")
+                raise SettingsError(f"{where}: expected an address, got {shorten(entry)}")
             text = entry.strip()
             written.append(text)
             kind, sep, rest = text.partition(":")
@@ -249,7 +255,7 @@ class Directory:
                 text = rest.strip()
             if text.startswith("/"):
                 if upper == "SMTP" and sep:
-                    raise SettingsError(f"{where}: {entry!r} is an SMTP: entry holding a DN")
+                    raise SettingsError(f"{where}: {shorten(entry)} is an SMTP: entry holding a DN")
                 dns.add(text.lower())
                 continue
             addresses.add(_directory_address(text, entry, where))
@@ -260,8 +266,12 @@ class Directory:
 
     def has_address(self, local: str, domain: str) -> bool:
         """Whether ``local@domain`` is a known SMTP address (the domain in any form)."""
-        name = _lookup_form(domain)
-        return name is not None and f"{local.lower()}@{name}" in self.addresses
+        if not (domain.isascii() and domain.islower() and domain[-1:] != "."):
+            name = _lookup_form(domain)  # not in normal form, as paths give it
+            if name is None:
+                return False
+            domain = name
+        return f"{local.lower()}@{domain}" in self.addresses
 
     def has_dn(self, dn: str) -> bool:
         """Whether the legacy Exchange DN is known (case-insensitive)."""
@@ -274,7 +284,7 @@ def _directory_address(text: str, entry: str, where: str) -> str:
     parsed = parse_path(text)
     if not isinstance(parsed, Path) or parsed.domain is None:
         why = parsed.reason if not isinstance(parsed, Path) else "no domain"
-        raise SettingsError(f"{where}: {entry!r} is not an address or a legacy DN ({why})")
+        raise SettingsError(f"{where}: {shorten(entry)} is not an address or a legacy DN ({why})")
     return f"{parsed.local.lower()}@{parsed.domain}"
 
 
@@ -301,9 +311,9 @@ def _gateways(value: object) -> frozenset[str] | None:
     out = set()
     for i, item in enumerate(items):
         if not isinstance(item, str) or not (1 <= len(item) <= 9 and item.isascii()):
-            raise SettingsError(f"gateways[{i}]: {item!r} is not an address type")
+            raise SettingsError(f"gateways[{i}]: {shorten(item)} is not an address type")
         if not item.isalnum():
-            raise SettingsError(f"gateways[{i}]: {item!r} is not an address type")
+            raise SettingsError(f"gateways[{i}]: {shorten(item)} is not an address type")
         out.add(item.upper())
     return frozenset(out)
 
@@ -314,11 +324,7 @@ def _release(value: object) -> Release:
             return Release(value.upper())
         except ValueError:
             pass
-    raise SettingsError(f"release: {value!r} is not 'SP2' or 'SP3'")
-
-
-#: Domains whose routing entry a :class:`Settings` remembers (cleared when full).
-_ROUTES_REMEMBERED = 4096
+    raise SettingsError(f"release: {shorten(value)} is not 'SP2' or 'SP3'")
 
 
 @attrs.frozen
@@ -341,8 +347,6 @@ class Settings:
     _exact: dict[str, Route] = attrs.field(init=False, repr=False, eq=False)
     _suffix: dict[str, Route] = attrs.field(init=False, repr=False, eq=False)
     _servers: frozenset[IPAddress] = attrs.field(init=False, repr=False, eq=False)
-    _memo: dict[Hashable, Any] = attrs.field(init=False, repr=False, eq=False)
-    _routes: dict[str, Route | None] = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         exact: dict[str, Route] = {}
@@ -352,8 +356,6 @@ class Settings:
         object.__setattr__(self, "_exact", exact)
         object.__setattr__(self, "_suffix", suffix)
         object.__setattr__(self, "_servers", frozenset(self.server_addresses))
-        object.__setattr__(self, "_memo", {})
-        object.__setattr__(self, "_routes", {})
 
     def route_for(self, domain: str) -> Route | None:
         """The routing-table entry for *domain* (in normal form), or ``None`` (DESIGN §2.2).
@@ -365,23 +367,8 @@ class Settings:
         return None if name is None else self.lookup_route(name)
 
     def lookup_route(self, name: str) -> Route | None:
-        """:meth:`route_for` of a domain already in normal form (as paths give it).
-
-        Remembered by domain (a few thousand at most): mail names the same domains
-        again and again, and a miss walks the labels one by one.
-        """
-        routes = self._routes
-        try:
-            return routes[name]
-        except KeyError:
-            pass
-        route = self._search_route(name)
-        if len(routes) >= _ROUTES_REMEMBERED:
-            routes.clear()
-        routes[name] = route
-        return route
-
-    def _search_route(self, name: str) -> Route | None:
+        """:meth:`route_for` of a domain already in normal form (as paths give it):
+        a dictionary lookup per label of *name*."""
         route = self._exact.get(name)
         if route is not None:
             return route
@@ -396,14 +383,6 @@ class Settings:
             if dot < 0:
                 return None
             name = name[dot + 1 :]
-
-    def memo(self) -> dict[Hashable, Any]:
-        """A scratch dictionary for answers derived from these settings alone.
-
-        Settings never change, so such an answer (may this client relay?) stays true
-        for as long as the settings live; users of it keep it small.
-        """
-        return self._memo
 
     def is_server_address(self, ip: IPAddress) -> bool:
         """Whether *ip* is one of the server's own addresses."""
@@ -496,7 +475,7 @@ def load_settings(source: str | os.PathLike[str] | Mapping[str, Any]) -> Setting
             raise SettingsError(f"{where}: not valid TOML: {exc}") from None
         base = path.parent
     else:
-        raise SettingsError(f"settings: expected a file path or a mapping, got {source!r}")
+        raise SettingsError(f"settings: expected a file path or a mapping, got {shorten(source)}")
 
     _no_unknown_keys(data, _TOP_KEYS, "")
     values = dict(data)
@@ -505,7 +484,7 @@ def load_settings(source: str | os.PathLike[str] | Mapping[str, Any]) -> Setting
         entries, locations = _read_list_file(base, directory, "directory")
         values["directory"] = Directory(entries, locations=locations)
     elif directory is not None and not isinstance(directory, list | tuple | Directory):
-        raise SettingsError(f"directory: expected a file name or a list, got {directory!r}")
+        raise SettingsError(f"directory: expected a file name or a list, got {shorten(directory)}")
     restrictions = values.get("restrictions")
     if isinstance(restrictions, Mapping):
         table = dict(restrictions)
@@ -515,7 +494,7 @@ def load_settings(source: str | os.PathLike[str] | Mapping[str, Any]) -> Setting
                 key = f"restrictions.{name}"
                 if _looks_like_a_network(value):
                     raise SettingsError(
-                        f"{key}: expected a list of networks or a file name, got {value!r}"
+                        f"{key}: expected a list of networks or a file name, got {shorten(value)}"
                     )
                 entries, locations = _read_list_file(base, value, key)
                 table[name] = NetworkSet(entries, key=key, locations=locations)

@@ -60,7 +60,6 @@ def test_exit_codes_are_documented() -> None:
 
 def test_every_public_name_is_in_the_api_reference() -> None:
     text = (DOCS / "api.md").read_text(encoding="utf-8")
-    documented = set(
-        re.findall(r"^```\{auto(?:function|class|exception)\} imcea\.(\w+)$", text, re.MULTILINE)
-    )
+    directive = r"^```\{auto(?:function|class|exception|data)\} imcea\.(\w+)$"
+    documented = set(re.findall(directive, text, re.MULTILINE))
     assert documented == set(imcea.__all__)

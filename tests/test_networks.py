@@ -12,9 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import imcea
 from imcea import networks
 from imcea.errors import Error, SettingsError
-from imcea.networks import Network, NetworkSet, parse_ip, parse_network
+from imcea.networks import Network, NetworkSet, dotted_quad, ip_key, parse_ip, parse_network
 
 V4 = ipaddress.IPv4Address
 V6 = ipaddress.IPv6Address
@@ -791,3 +792,65 @@ def test_large_random_sets_agree_with_reference(seed: int) -> None:
         found = nets.match(ip)
         assert found is (None if expected is None else nets.entries[expected]), ip
         assert (ip in nets) is (expected is not None), ip
+
+
+# ---------------------------------------------------------------------------
+# dotted_quad: the one reader of dotted quads
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_dotted_quad_reads_every_address_as_written(value: int) -> None:
+    text = str(ipaddress.IPv4Address(value))
+    assert dotted_quad(text) == value
+    assert ip_key(text) == (4, value)
+
+
+@given(st.text(alphabet="0123456789.:abcdef %/-+\n\u0661\uff11", max_size=20))
+def test_dotted_quad_takes_what_ipaddress_takes_and_nothing_else(text: str) -> None:
+    try:
+        expected: int | None = int(ipaddress.IPv4Address(text))
+    except ValueError:
+        expected = None
+    assert dotted_quad(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "010.0.0.1",
+        "1.2.3",
+        "1.2.3.4.5",
+        "256.0.0.1",
+        " 1.2.3.4",
+        "1.2.3.4 ",
+        "1..3.4",
+        "",
+        "+1.2.3.4",
+    ],
+)
+def test_dotted_quad_refuses_what_people_do_not_write(text: str) -> None:
+    assert dotted_quad(text) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "key"),
+    [
+        ("192.0.2.1", (4, 0xC0000201)),
+        (" 192.0.2.1\n", (4, 0xC0000201)),
+        ("::ffff:192.0.2.1", (4, 0xC0000201)),
+        ("2001:db8::1", (6, 0x20010DB8000000000000000000000001)),
+        (ipaddress.IPv4Address("192.0.2.1"), (4, 0xC0000201)),
+        (ipaddress.IPv6Address("::ffff:192.0.2.1"), (4, 0xC0000201)),
+    ],
+)
+def test_ip_key_is_the_address_for_matching(value: object, key: tuple[int, int]) -> None:
+    assert ip_key(value) == key
+    version, number = key
+    assert NetworkSet(["192.0.2.0/24", "2001:db8::/32"]).lookup(version, number) is not None
+
+
+def test_a_long_bad_address_is_shortened_in_the_message() -> None:
+    with pytest.raises(imcea.Error) as caught:
+        parse_ip("1" * 5000, key="sender_ip")
+    assert len(str(caught.value)) < 160
+    assert "(5000 characters)" in str(caught.value)
