@@ -29,8 +29,9 @@ from typing import Any, Final
 
 import attrs
 
-from . import Change, Replayed, Settings, Summary, load_settings, replay
 from .errors import Error, SettingsError
+from .replay import Summary, output_record, replay
+from .settings import Settings, load_settings
 from .sources import Counts, Format, SourceError, read_lines
 
 #: A ``dask.bag.Bag`` (Dask is optional: it is imported on first use, and typed loosely).
@@ -80,31 +81,6 @@ class BagSummary:
     def lines(self) -> list[str]:
         """The summary as text: the readers' line, then the replay's."""
         return [self.source.line(), *self.replay.lines()]
-
-
-def output_record(item: Replayed | Change) -> dict[str, Any]:
-    """The JSON object ``imcea replay`` writes for one recipient, as a dict.
-
-    ``id``, ``recipient``, then ``action``, ``reason``, ``reply`` and ``detail``; for a
-    changed recipient of a comparison, those four under ``before`` and ``after``.
-    """
-    if isinstance(item, Change):
-        return {
-            "id": item.id,
-            "recipient": item.recipient,
-            "before": _decision(item.before),
-            "after": _decision(item.after),
-        }
-    return {"id": item.id, "recipient": item.decision.recipient, **_decision(item.decision)}
-
-
-def _decision(decision: Any) -> dict[str, Any]:
-    return {
-        "action": decision.action.value,
-        "reason": decision.reason.value,
-        "reply": decision.reply,
-        "detail": decision.detail,
-    }
 
 
 def _settings_key(value: object, what: str) -> tuple[str, str] | None:

@@ -17,8 +17,8 @@ import csv
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Final
 
-from . import Record, RecordError
 from .logged_ip import logged_ip
+from .records import Record, RecordError
 
 if TYPE_CHECKING:
     from .sources import Counts

@@ -18,8 +18,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Final
 
-from . import Record, RecordError
 from .logged_ip import logged_ip
+from .records import Record, RecordError
 
 if TYPE_CHECKING:
     from .sources import Counts

@@ -23,9 +23,9 @@ from typing import IO, Final, Self
 
 import attrs
 
-from . import Record, RecordError
 from .exchange_log import ExchangeReader, is_exchange_header
 from .postfix_log import MAX_PENDING, PostfixReader, is_postfix_line
+from .records import Record, RecordError
 
 __all__ = [
     "SNIFF_LINES",
