@@ -458,6 +458,7 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextI
         _load(args.settings),
         None if args.compare is None else _load(args.compare),
         args.log,
+        format=args.format,
         out=out,
         err=err,
         stdin=stdin,
@@ -591,7 +592,7 @@ def _parser() -> argparse.ArgumentParser:
     p = command(
         "replay",
         _cmd_replay,
-        "decide every envelope of a JSON-lines mail log",
+        "decide every envelope of a mail log",
         json_help="the summary and the groups also as one JSON object, last on stdout",
     )
     p.add_argument("--settings", metavar="FILE", help="settings file (default: built-in)")
@@ -614,7 +615,19 @@ def _parser() -> argparse.ArgumentParser:
         help="count the results by reason, client or recipient domain, with the first example"
         " of each (a table on stderr; with --json, one JSON object on stdout)",
     )
-    p.add_argument("log", nargs="?", metavar="LOG.jsonl", help="a JSON-lines log, or - (stdin)")
+    p.add_argument(
+        "--format",
+        choices=["auto", "jsonl", "postfix", "exchange"],  # imcea.sources.Format, for a fast start
+        default="auto",
+        help="the log's format (default: auto, sniffed from the first lines of each file)",
+    )
+    p.add_argument(
+        "log",
+        nargs="*",
+        metavar="LOG",
+        help="log files, read in order as one log (.gz read as such), or - for stdin (the "
+        "default): our JSON lines, a Postfix mail log, Exchange message tracking logs",
+    )
 
     p = command(
         "verify", _elsewhere("cases", "run_verify"), "run policy case files against their settings"

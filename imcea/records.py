@@ -295,6 +295,8 @@ def read_fields(item: object, line: int | None = None) -> Fields | None:
     It is :func:`read_record` without building the :class:`Record`: the replay of a
     large log that only writes what it decides has no use for one.
     """
+    if isinstance(item, RecordError):  # a reader's report of a line it could not read
+        raise item
     if type(item) is bytes:
         try:  # the usual line, read at once: see _loads()
             text = item.decode("utf-8", "surrogatepass")
@@ -331,7 +333,9 @@ def read_record(item: object, line: int | None = None) -> Record | None:
     *item* may be a JSON line (``str`` or ``bytes``: a blank one is skipped, not bad),
     a mapping (see :func:`record_from_mapping`), a :class:`Record`, or an object with
     the same attributes.  Raises :class:`RecordError`, carrying *line*, for an item
-    that is not a good record.
+    that is not a good record; an item that is itself a :class:`RecordError` (a log
+    reader's report of a line it could not read, in the line's place) is raised as it
+    is.
     """
     if isinstance(item, Record):
         return item

@@ -13,12 +13,15 @@ for ``--group-by``, and a progress line is drawn while standard error is a termi
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
-from typing import IO, TYPE_CHECKING, Any, Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
+
+import attrs
 
 from .decider import Decider
 from .errors import Error
@@ -26,10 +29,13 @@ from .exits import Exit
 from .records import RecordError
 from .replay import GroupBy, Groups, Summary, replay_lines, summarize
 from .settings import Settings
+from .sources import Format
 from .wording import plural
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
+
+    from .sources import Log
 
 __all__ = ["AHEAD", "CHUNK_LINES", "PROGRESS_EVERY", "LogError", "open_log", "replay_command"]
 
@@ -227,42 +233,110 @@ def _chunks(items: Iterable[Any]) -> Iterator[tuple[int, list[Any]]]:
         first += len(chunk)
 
 
-def _text_lines(stream: IO[str]) -> Iterator[bytes]:
-    """A text stream's lines as UTF-8 bytes (lone surrogates kept for the JSON reader)."""
-    for line in stream:
-        yield line.encode("utf-8", "surrogatepass")
-
-
 class LogError(Error):
     """The log cannot be opened."""
 
 
-@contextlib.contextmanager
-def open_log(path: str | None, stdin: TextIO) -> Iterator[Iterable[Any]]:
-    """The raw items of the log at *path* (``None`` or ``-``: *stdin*), for as long as
-    the context lasts: today its lines, as bytes, each a JSON record.
+class Opened:
+    """An open log: its raw items for the replay, and when a reader of
+    :mod:`imcea.sources` reads it, the reader's :class:`~imcea.sources.Log` (its counts
+    and formats, for the summary)."""
 
-    The rest of the command takes any items :func:`~imcea.records.read_record` takes,
-    and counts them as the lines of the log.  Raises :class:`LogError` when the file
-    cannot be opened.
-    """
-    if path is None or path == "-":
-        buffer = getattr(stdin, "buffer", None)
-        yield buffer if buffer is not None else _text_lines(stdin)
-        return
+    __slots__ = ("items", "log")
+
+    def __init__(self, items: Iterable[Any], log: Log | None = None) -> None:
+        self.items = items
+        self.log = log
+
+
+#: Bytes looked at to tell a JSON-lines log from the other formats.
+_HEAD: Final = 1 << 16
+
+
+def _head_format(head: bytes) -> Format | None:
+    """The format the first bytes of a log show, when it is plain JSON lines or empty;
+    ``None`` for anything else (compressed, another format, or not sure)."""
+    from .sources import SourceError, sniff
+
+    if head[:2] == b"\x1f\x8b":
+        return None
+    lines = head.decode("utf-8", "replace").splitlines()
+    if len(head) >= _HEAD and len(lines) > 1:
+        lines.pop()  # cut short: the last line may be incomplete
+    if not any(line.strip() for line in lines):
+        return Format.JSONL if not head else None
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise LogError(f"{path}: cannot read the log: {exc.strerror or exc}") from None
-    with handle:
-        yield handle
+        return sniff(lines)
+    except SourceError:
+        return None
+
+
+def _with_errors(log: Log, errors: deque[RecordError]) -> Iterator[Any]:
+    """The items of *log*, each line it could not read in its place as the error."""
+    for item in log:
+        while errors:
+            yield errors.popleft()
+        yield item
+    while errors:
+        yield errors.popleft()
+
+
+@contextlib.contextmanager
+def open_log(
+    paths: Sequence[str] | str | None, stdin: TextIO, format: Format | str = "auto"
+) -> Iterator[Opened]:
+    """The log made of *paths* (none, or ``-``: *stdin*), for as long as the context lasts.
+
+    One uncompressed log of JSON lines (named so with *format*, or sniffed) is read as
+    its lines, as bytes: the command's short way.  Anything else (Postfix and Exchange
+    logs, ``.gz`` files, several files as one log) is read by
+    :func:`imcea.sources.read_log`, each line it cannot read passed on in its place as
+    the error.  Raises :class:`LogError` when a file cannot be opened.
+    """
+    from .sources import read_log
+
+    names = [paths] if isinstance(paths, str) else list(paths or ["-"])
+    chosen = Format(format)
+    streams: list[Any] = []
+    try:
+        for name in names:
+            if name == "-":
+                buffer = getattr(stdin, "buffer", None)
+                if buffer is None:  # a text stream without bytes under it (tests, notebooks)
+                    text = stdin.read().encode("utf-8", "surrogatepass")
+                    buffer = io.BufferedReader(io.BytesIO(text))
+                streams.append(buffer)
+                continue
+            try:
+                streams.append(open(name, "rb"))  # noqa: SIM115 - closed below
+            except OSError as exc:
+                raise LogError(f"{name}: cannot read the log: {exc.strerror or exc}") from None
+        if len(streams) == 1 and chosen in (Format.JSONL, Format.AUTO):
+            stream = streams[0]
+            peek = getattr(stream, "peek", None)
+            head = peek(_HEAD)[:_HEAD] if peek is not None else None
+            if chosen is Format.JSONL and (head is None or head[:2] != b"\x1f\x8b"):
+                yield Opened(stream)
+                return
+            if head is None or _head_format(head) is Format.JSONL:
+                yield Opened(stream)
+                return
+        errors: deque[RecordError] = deque()
+        with read_log(streams, format=chosen, on_error=errors.append) as log:
+            yield Opened(_with_errors(log, errors), log)
+    finally:
+        for stream in streams:
+            close = getattr(stream, "close", None)
+            if close is not None and stream is not getattr(stdin, "buffer", None):
+                close()
 
 
 def replay_command(
     settings: Settings,
     compare: Settings | None,
-    log: str | None,
+    log: Sequence[str] | str | None,
     *,
+    format: Format | str = "auto",
     out: TextIO,
     err: TextIO,
     stdin: TextIO,
@@ -283,19 +357,22 @@ def replay_command(
     both, both are said on *err*.
     """
     grouping = None if group_by is None else Groups(group_by).by
-    if (log is None or log == "-") and stdin.isatty():
+    reads_stdin = log is None or log == "-" or (not isinstance(log, str) and "-" in log)
+    if (reads_stdin or not log) and stdin.isatty():
         err.write(f"{_PROGRAM}: reading the log from standard input; end with Ctrl-D\n")
         err.flush()
     progress = _Progress(err) if err.isatty() else None
     writer = _Writer(out, err, progress, compare is not None, grouping)
     chunks = _Chunks(settings, compare, grouping, write=not summary_only)
     try:
-        with open_log(log, stdin) as items:
+        with open_log(log, stdin, format) as opened:
+            items = opened.items
             if jobs == 1:
                 for first, chunk in _chunks(items):
                     writer.write(chunks.run(first, chunk))
             else:
                 _in_workers(items, writer, (settings, compare, grouping, not summary_only), jobs)
+            source = opened.log
     except OSError as exc:
         if isinstance(exc, BrokenPipeError):
             raise
@@ -313,8 +390,16 @@ def replay_command(
     summary = writer.summary
     for text in summary.lines():
         err.write(f"{_PROGRAM}: {text}\n" if not text.startswith(" ") else text + "\n")
+    if source is not None:
+        kinds = ", ".join(dict.fromkeys(str(f) for _, f in source.formats)) or "no"
+        err.write(f"{_PROGRAM}: read as {kinds} log: {source.counts.line()}\n")
     if as_json:
         report: dict[str, Any] = {"summary": summary.as_json()}
+        if source is not None:
+            report["source"] = {
+                "formats": [[name, str(f)] for name, f in source.formats],
+                **attrs.asdict(source.counts),
+            }
         if writer.groups is not None:
             report["group_by"] = str(writer.groups.by)
             report["groups"] = writer.groups.as_json()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import importlib
 import json
+import os
 import subprocess
 import sys
 import tomllib
@@ -138,16 +139,39 @@ def test_the_command_writes_the_same_objects(dask_bag: Any, tmp_path: Path) -> N
     settings = tmp_path / "ims.toml"
     settings.write_text(SP3)
     log = LOGS / "replay.jsonl"
-    run = subprocess.run(
-        [sys.executable, "-m", "imcea", "replay", "--settings", str(settings), str(log)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    command = [json.loads(line) for line in run.stdout.splitlines()]
+    command = _command(settings, log)
     bag = dask_bag.read_text([str(log)], blocksize=None)
     assert replay_bag(bag, SP3).compute(scheduler="synchronous") == command
     assert len(command) == 3
+
+
+def _command(settings: Path, *args: str | Path) -> list[dict[str, Any]]:
+    """The JSON objects ``imcea replay`` writes for *args*, run as a user would."""
+    run = subprocess.run(
+        [sys.executable, "-m", "imcea", "replay", "--settings", str(settings), *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(EXAMPLES.parent)},
+    )
+    assert "Traceback" not in run.stderr
+    return [json.loads(line) for line in run.stdout.splitlines()]
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_the_command_reads_each_log_as_the_bag_does(
+    dask_bag: Any, tmp_path: Path, name: str
+) -> None:
+    """A Postfix or Exchange log through ``imcea replay`` and through the bag, a file a
+    partition: record for record the same objects."""
+    from imcea.dask import replay_bag
+
+    settings = tmp_path / "ims.toml"
+    settings.write_text(SP3)
+    command = _command(settings, LOGS / name)
+    assert command
+    bag = dask_bag.read_text([str(LOGS / name)], blocksize=None)
+    assert replay_bag(bag, SP3).compute(scheduler="synchronous") == command
 
 
 def test_bad_arguments(dask_bag: Any) -> None:
