@@ -44,7 +44,6 @@ from __future__ import annotations
 import enum
 import functools
 import ipaddress
-import re
 from collections.abc import Callable, Iterable, Iterator
 
 import attrs
@@ -172,11 +171,6 @@ def _short(raw: bytes | str) -> str:
     return repr(text[:60] + ("..." if len(text) > 60 else ""))
 
 
-#: One ``name=value`` line (the name not empty).  A line of any other shape is never
-#: part of a match, so a request is well formed when there are as many pairs as lines.
-_PAIR = re.compile(r"([^=\n]+)=([^\n]*)\n")
-
-
 def _attribute_lines(block: bytes, max_line: int) -> list[tuple[str, str]]:
     """The ``(name, value)`` pairs of one request's lines (*block* ends with a newline)."""
     if len(block) > max_line:  # else no line of it can be too long
@@ -189,15 +183,17 @@ def _attribute_lines(block: bytes, max_line: int) -> list[tuple[str, str]]:
         text = block.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PolicyError(f"invalid UTF-8 at byte {exc.start} of the request") from None
-    pairs: list[tuple[str, str]] = _PAIR.findall(text)
-    if len(pairs) == text.count("\n"):
+    lines = text.split("\n")
+    lines.pop()  # after the last newline
+    split = [line.partition("=") for line in lines]
+    pairs = [(name, value) for name, sep, value in split if sep and name]
+    if len(pairs) == len(split):
         return pairs
-    for number, line in enumerate(text.split("\n")[:-1], 1):  # say which line is bad
-        name, sep, _ = line.partition("=")
+    for number, (name, sep, _) in enumerate(split, 1):  # say which line is bad
         if not sep or not name:
             what = "is not name=value" if not sep else "has an empty attribute name"
-            raise PolicyError(f"line {number} {what}: {_short(line)}")
-    raise PolicyError("the request is not a sequence of name=value lines")
+            raise PolicyError(f"line {number} {what}: {_short(lines[number - 1])}")
+    raise PolicyError("the request is not a sequence of name=value lines")  # not reached
 
 
 def parse_request(
@@ -508,11 +504,13 @@ def answer(
     server = _server_ip(request.server_address)
     if server is None and request.server_address.strip().lower() not in _UNAVAILABLE:
         note = f"server_address {request.server_address!r} is not an IP address; decided without it"
+    # the server address as written: a decider remembers its clients by their strings
+    server_text = None if server is None else request.server_address.strip().partition("%")[0]
     decider = settings if isinstance(settings, Decider) else Decider(settings)
     envelope = Envelope(request.sender, (recipient,))
     try:
         verdict = decider.decide(
-            envelope, client, authenticated=request.authenticated, server_ip=server
+            envelope, client, authenticated=request.authenticated, server_ip=server_text
         )
     except Error as exc:
         return PolicyAnswer(
