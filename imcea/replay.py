@@ -610,20 +610,9 @@ def _lines(run: _Pass, records: Iterable[object], start: int) -> Iterator[str]:
                     )
         return
     # the usual run, written out: no comparison, no groups
-    decide, counts, on_error = run.before.decide, run.counts, run.on_error
+    decide, counts = run.before.decide, run.counts
     outcomes, json_text = counts.outcomes, _json_text
-    for line, item in enumerate(records, start):
-        try:
-            read = read_fields(item, line)
-        except RecordError as exc:
-            counts.bad += 1
-            if on_error is None:
-                raise
-            on_error(exc)
-            continue
-        if read is None:
-            continue
-        counts.records += 1
+    for line, read in run.fields(records, start):
         sender, recipients, ip, authenticated, server_ip, ident = read
         verdict = decide(
             Envelope(sender, recipients), ip, authenticated=authenticated, server_ip=server_ip
