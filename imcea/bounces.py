@@ -33,7 +33,7 @@ from html.parser import HTMLParser
 import attrs
 
 from .codec import Encapsulated, decode, find_all
-from .errors import DecodeError, Error
+from .errors import DecodeError, Error, shorten
 
 __all__ = [
     "PLACEHOLDER",
@@ -278,8 +278,8 @@ class _Hit:
 
 
 def _shown(text: str) -> str:
-    flat = "".join(text.split())
-    return flat if len(flat) <= 60 else flat[:57] + "..."
+    """*text* for a message: its blanks and line breaks taken out, quoted short."""
+    return shorten("".join(text.split()))
 
 
 def _read_at(text: str, start: int, *, alone: bool) -> _Hit:
@@ -486,12 +486,12 @@ def check_proxy(address: str) -> ProxyCheck:
         return _check_x500_form(address, text)
     prefix = _PREFIX.match(text)
     if prefix is None:
-        raise ProxyError(f"{_shown(text)!r} is neither an IMCEAEX address nor an X500 proxy")
+        raise ProxyError(f"{_shown(text)} is neither an IMCEAEX address nor an X500 proxy")
     hit = _read_at(text, 0, alone=True)
     rest = text[hit.end :].strip()
     if hit.value is not None and rest and rest not in ">.,;:)'\"":
         hit = attrs.evolve(
-            hit, warnings=(*hit.warnings, f"ignored the text after the address: {_shown(rest)!r}")
+            hit, warnings=(*hit.warnings, f"ignored the text after the address: {_shown(rest)}")
         )
     proxy, problem = _proxy_of(hit)
     if proxy is None:
@@ -518,7 +518,7 @@ def _check_x500_form(address: str, text: str) -> ProxyCheck:
                 warnings.append(_STRAY.format(char="@"))
                 dn = dn[:-1]
     if not dn.startswith("/"):
-        raise ProxyError(f"{_shown(dn)!r} is not a legacy Exchange DN (it must start with '/')")
+        raise ProxyError(f"{_shown(dn)} is not a legacy Exchange DN (it must start with '/')")
     left = _LEFT_ESCAPE.search(dn)
     if left is not None:
         raise ProxyError(

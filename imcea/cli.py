@@ -456,7 +456,7 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextI
 
     return replay_command(
         _load(args.settings),
-        None if args.compare is None else _load(args.compare),
+        None if args.compare is None else _load(args.compare, "--compare"),
         args.log,
         format=args.format,
         out=out,

@@ -11,6 +11,8 @@ import ipaddress
 import re
 from typing import Final
 
+from .errors import shorten
+
 __all__ = ["logged_ip"]
 
 #: A dotted-quad IPv4 address as logs write it.
@@ -32,8 +34,7 @@ def logged_ip(text: str, what: str = "client") -> str:
         try:
             ipaddress.ip_address(text)
         except ValueError:
-            shown = repr(text) if len(text) <= 60 else repr(text[:57] + "...")
-            raise ValueError(f"{what} address {shown} is not an IP address") from None
+            raise ValueError(f"{what} address {shorten(text)} is not an IP address") from None
     if len(_KNOWN) >= _KNOWN_SIZE:
         _KNOWN.clear()
     _KNOWN.add(text)

@@ -50,7 +50,7 @@ import attrs
 
 from .decider import Decider
 from .decision import Action, Decision, Envelope
-from .errors import Error
+from .errors import Error, shorten
 from .networks import IPAddress, Network, parse_ip
 from .paths import Malformed, Path, parse_path
 from .reasons import REASONS
@@ -167,8 +167,7 @@ _FIELDS = (
 
 def _short(raw: bytes | str) -> str:
     """A piece of bad input as it may appear in a log line: bounded and escaped."""
-    text = raw if isinstance(raw, str) else raw.decode("utf-8", "backslashreplace")
-    return repr(text[:60] + ("..." if len(text) > 60 else ""))
+    return shorten(raw if isinstance(raw, str) else raw.decode("utf-8", "backslashreplace"))
 
 
 def _attribute_lines(block: bytes, max_line: int) -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Final
 
+from .errors import shorten
 from .logged_ip import logged_ip
 from .records import Record, RecordError
 
@@ -149,11 +150,11 @@ class PostfixReader:
                     start = m.end()
                     end = line.find(">, ", start)
                     if end < 0:
-                        raise _Unreadable(f"truncated delivery line: {_cut(line[start - 4 :])}")
+                        raise _Unreadable(f"truncated delivery line: {shorten(line[start - 4 :])}")
                     if line.startswith("orig_to=<", end + 3):
                         close = line.find(">", end + 12)
                         if close < 0:
-                            raise _Unreadable(f"truncated orig_to: {_cut(line[start - 4 :])}")
+                            raise _Unreadable(f"truncated orig_to: {shorten(line[start - 4 :])}")
                         message.recipients[line[end + 12 : close]] = None
                     else:
                         message.recipients[line[start:end]] = None
@@ -171,7 +172,7 @@ class PostfixReader:
                     start = m.end()
                     end = line.find(">, ", start)
                     if end < 0:
-                        raise _Unreadable(f"truncated from=<...>: {_cut(line[start - 6 :])}")
+                        raise _Unreadable(f"truncated from=<...>: {shorten(line[start - 6 :])}")
                     if message.sender is None:
                         message.sender = line[start:end]
                 elif form == "reject: RCPT from ":
@@ -207,7 +208,7 @@ class PostfixReader:
     def _client(message: _Message, line: str, start: int) -> None:
         m = _CLIENT.match(line, start)
         if m is None:
-            raise _Unreadable(f"client=: expected NAME[IP], got {_cut(line[start - 7 :])}")
+            raise _Unreadable(f"client=: expected NAME[IP], got {shorten(line[start - 7 :])}")
         ip = m.group(2)
         end = m.end()
         if end < len(line) - 1:  # more fields
@@ -224,7 +225,7 @@ class PostfixReader:
         client = _CLIENT.match(line, start)
         envelope = _ENVELOPE.search(line, start)
         if client is None or envelope is None:
-            rest = _cut(line[start - 18 :])
+            rest = shorten(line[start - 18 :])
             raise _Unreadable(f"reject: RCPT line without NAME[IP] or from=<S> to=<R>: {rest}")
         return Record(
             sender=envelope.group(1),
@@ -238,9 +239,3 @@ class PostfixReader:
 
 class _Unreadable(ValueError):
     """A line of a known form that cannot be read (its message says why)."""
-
-
-def _cut(text: str) -> str:
-    """*text* for an error message: its repr, cut short when long."""
-    shown = repr(text)
-    return shown if len(shown) <= 80 else shown[:77] + "..."

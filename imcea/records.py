@@ -17,7 +17,7 @@ from typing import Final
 import attrs
 
 from .decision import Envelope
-from .errors import Error
+from .errors import Error, shorten
 from .networks import IPAddress, dotted_quad, parse_ip
 
 __all__ = ["Fields", "Record", "RecordError", "read_fields", "read_record", "record_from_mapping"]
@@ -39,23 +39,17 @@ class RecordError(Error):
         return self.message if self.line is None else f"line {self.line}: {self.message}"
 
 
-def _shown(value: object) -> str:
-    """*value* for an error message: its repr, cut short when long."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _recipients(value: object) -> tuple[str, ...]:
     if type(value) is list or type(value) is tuple:
         items: tuple[object, ...] = tuple(value)
     elif isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray):
         items = tuple(value)
     else:
-        raise RecordError(f"recipients: expected a list of strings, got {_shown(value)}")
+        raise RecordError(f"recipients: expected a list of strings, got {shorten(value)}")
     for i, item in enumerate(items):
         if type(item) is not str:
             if not isinstance(item, str):
-                raise RecordError(f"recipients[{i}]: expected a string, got {_shown(item)}")
+                raise RecordError(f"recipients[{i}]: expected a string, got {shorten(item)}")
             return tuple(str(x) for x in items)  # str subclasses: keep plain strings
     return items  # type: ignore[return-value]
 
@@ -68,7 +62,7 @@ def _ip_type(value: object, key: str) -> str | IPAddress:
         return str(value)
     if isinstance(value, IPAddress):
         return value
-    raise RecordError(f"{key}: expected an IP address string, got {_shown(value)}")
+    raise RecordError(f"{key}: expected an IP address string, got {shorten(value)}")
 
 
 def _ip_value(value: str | IPAddress, key: str) -> None:
@@ -120,12 +114,12 @@ def _checked(
             return sender, items, ip, authenticated, None, ident
     if type(sender) is not str:
         if not isinstance(sender, str):
-            raise RecordError(f"sender: expected a string, got {_shown(sender)}")
+            raise RecordError(f"sender: expected a string, got {shorten(sender)}")
         sender = str(sender)
     recipients = _recipients(recipients)
     ip = _ip_type(ip, "ip")
     if authenticated is not False and authenticated is not True:
-        raise RecordError(f"authenticated: expected true or false, got {_shown(authenticated)}")
+        raise RecordError(f"authenticated: expected true or false, got {shorten(authenticated)}")
     if server_ip is not None:
         server_ip = _ip_type(server_ip, "server_ip")
     if not (ident is None or type(ident) is str or type(ident) is int):
@@ -134,7 +128,7 @@ def _checked(
         elif isinstance(ident, int) and not isinstance(ident, bool):
             ident = int(ident)
         else:
-            raise RecordError(f"id: expected a string or an integer, got {_shown(ident)}")
+            raise RecordError(f"id: expected a string or an integer, got {shorten(ident)}")
     _ip_value(ip, "ip")
     if server_ip is not None:
         _ip_value(server_ip, "server_ip")

@@ -190,6 +190,9 @@ def test_a_settings_error_names_its_file(tmp_path: Path) -> None:
     result = run("check", "--settings", path)
     assert result.returncode == Exit.TROUBLE
     assert result.stderr.startswith(f"imcea check: --settings {path}: reroutee: unknown key")
+    result = run("replay", "--compare", path, "-")
+    assert result.returncode == Exit.TROUBLE
+    assert result.stderr.startswith(f"imcea replay: --compare {path}: reroutee: unknown key")
 
 
 def test_helpers() -> None:
