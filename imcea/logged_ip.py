@@ -1,24 +1,21 @@
-"""The check that an IP address a log wrote is one, cheap for the addresses seen often.
+"""The check that an IP address a log wrote is one, as a record's check has it.
 
 Readers of mail logs check every client address as they read it, so that a bad one
-is reported by its line; a dotted quad takes one regular expression, any other form
-is parsed once by :mod:`ipaddress`; both are remembered (a few thousand at most).
+is reported by its line; they use the one reader of addresses, :mod:`imcea.networks`
+(a dotted quad at a glance, any other form parsed), so that what they let through is
+what :class:`~imcea.Record` and :func:`~imcea.decide` take.  A log names the same
+clients again and again: the addresses found good are remembered, a few thousand at
+most (the memory is emptied when full), which changes no answer.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from typing import Final
 
-from .errors import shorten
+from .errors import Error, shorten
+from .networks import dotted_quad, parse_ip
 
 __all__ = ["logged_ip"]
-
-#: A dotted-quad IPv4 address as logs write it.
-_IPV4: Final = re.compile(
-    r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-)
 
 #: Addresses found to be IP addresses; emptied when it reaches _KNOWN_SIZE.
 _KNOWN: Final[set[str]] = set()
@@ -30,10 +27,10 @@ def logged_ip(text: str, what: str = "client") -> str:
     client or the server) otherwise."""
     if text in _KNOWN:
         return text
-    if _IPV4.fullmatch(text) is None:
+    if dotted_quad(text) is None:
         try:
-            ipaddress.ip_address(text)
-        except ValueError:
+            parse_ip(text, key=what)
+        except Error:
             raise ValueError(f"{what} address {shorten(text)} is not an IP address") from None
     if len(_KNOWN) >= _KNOWN_SIZE:
         _KNOWN.clear()

@@ -196,12 +196,9 @@ class PostfixReader:
         if ip is None or message.sender is None or not message.recipients:
             self.counts.incomplete += 1
             return None
-        return Record(
-            sender=message.sender,
-            recipients=tuple(message.recipients),
-            ip=ip,
-            authenticated=message.authenticated,
-            id=qid,
+        # the fields are right by construction: the client was checked as it was read
+        return Record.read_as(
+            message.sender, tuple(message.recipients), ip, message.authenticated, qid
         )
 
     @staticmethod
@@ -227,13 +224,13 @@ class PostfixReader:
         if client is None or envelope is None:
             rest = shorten(line[start - 18 :])
             raise _Unreadable(f"reject: RCPT line without NAME[IP] or from=<S> to=<R>: {rest}")
-        return Record(
-            sender=envelope.group(1),
-            recipients=(envelope.group(2),),
-            ip=_client_ip(client.group(2)),
+        return Record.read_as(
+            envelope.group(1),
+            (envelope.group(2),),
+            _client_ip(client.group(2)),
             # a recipient refused within an accepted transaction: that client's login
-            authenticated=message is not None and message.authenticated,
-            id=number if qid == "NOQUEUE" else qid,
+            message is not None and message.authenticated,
+            number if qid == "NOQUEUE" else qid,
         )
 
 

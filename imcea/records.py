@@ -165,6 +165,27 @@ class Record:
     ) -> None:
         self.__attrs_init__(*_checked(sender, recipients, ip, authenticated, server_ip, id))
 
+    @classmethod
+    def read_as(
+        cls,
+        sender: str,
+        recipients: tuple[str, ...],
+        ip: str,
+        authenticated: bool,
+        id: str | int | None,
+    ) -> Record:
+        """A record from a log reader whose fields are right by construction: strings
+        cut from a line, a tuple of them, a client address checked as it was read.
+
+        Nothing is checked again (a record is built for every message of a log, and
+        the checks would cost as much as reading the line); what a decision uses is
+        checked by :func:`~imcea.decide` in any case.  Anything else builds records
+        with ``Record(...)``.
+        """
+        record = object.__new__(cls)
+        record.__attrs_init__(sender, recipients, ip, authenticated, None, id)
+        return record
+
     def envelope(self) -> Envelope:
         """The SMTP envelope of the record, as :func:`~imcea.decide` takes it."""
         return Envelope(self.sender, self.recipients)

@@ -697,3 +697,23 @@ def test_any_input_is_read_or_refused_with_an_error(
         return
     assert all(isinstance(r, imcea.Replayed) for r in records)
     assert log.counts.lines >= len(errors)
+
+
+def test_a_client_address_is_checked_as_a_record_checks_it(tmp_path: Path) -> None:
+    """What the reader lets through as a client is what Record and decide() take: an
+    IPv6 zone id or an octet with a leading zero is a bad line, not a bad decision."""
+    from imcea.sources import read_log
+
+    lines = [
+        "Mar  3 09:00:00 mx1 postfix/smtpd[2000]: 1000000001: client=a.example[fe80::1%eth0]",
+        "Mar  3 09:00:00 mx1 postfix/smtpd[2000]: NOQUEUE: reject: RCPT from b.example[01.2.3.4]:"
+        " 554 5.7.1 <x@y.example>: Relay access denied; from=<s@a.example> to=<x@y.example>"
+        " proto=ESMTP helo=<b>",
+    ]
+    path = tmp_path / "mail.log"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    errors: list[str] = []
+    log = read_log(path, format="postfix", on_error=lambda e: errors.append(str(e)))
+    assert list(log) == []
+    assert len(errors) == 2
+    assert "fe80::1%eth0" in errors[0] and "01.2.3.4" in errors[1]
