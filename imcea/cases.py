@@ -39,18 +39,17 @@ file, the case (counted from 1, with its name when it has one) and the key::
 
     policy.toml: case 3 'outsider relays': action: 'relay' is not one of deliver, reroute, return
 
-:func:`run_verify` is the ``imcea verify CASES.toml...`` command: one ``PASS`` or
-``FAIL`` line per case, then ``N passed, M failed``; exit status 1 on any failure or
-file error.  :mod:`imcea.pytest_plugin` runs the same files under pytest.
+:func:`verify_command` is the ``imcea verify CASES.toml...`` command: one ``PASS`` or
+``FAIL`` line per case, then ``N passed, M failed``; exit status 1 when a case fails, 2
+when a file cannot be read.  :mod:`imcea.pytest_plugin` runs the same files under pytest.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path as FilePath
-from typing import TYPE_CHECKING, Any, Literal, TextIO
+from typing import Any, Literal, TextIO
 
 import attrs
 
@@ -61,9 +60,6 @@ from .networks import IPAddress, parse_ip
 from .reasons import REASONS
 from .settings import Settings, load_settings
 
-if TYPE_CHECKING:  # the command-line parts import what they need when they run
-    import argparse
-
 __all__ = [
     "OUTCOME_KEYS",
     "Case",
@@ -73,9 +69,8 @@ __all__ = [
     "Expected",
     "Outcome",
     "load_cases",
-    "main",
     "parse_cases",
-    "run_verify",
+    "verify_command",
 ]
 
 #: The action that goes with each reason (from the table :data:`imcea.REASONS`): a case
@@ -576,20 +571,19 @@ def _record(source: str, outcome: Outcome) -> dict[str, Any]:
     }
 
 
-def run_verify(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
-    """``imcea verify CASES.toml...``: run every case of every file.
+def verify_command(paths: Sequence[str], *, out: TextIO, err: TextIO, as_json: bool = False) -> int:
+    """``imcea verify CASES.toml...``: run every case of every file in *paths*.
 
     Prints ``PASS file::name`` or ``FAIL file::name: expected ..., got ... (detail)``
-    per case (a JSON object per case with ``--json``), then ``N passed, M failed``
-    (on standard error with ``--json``).  A file that cannot be read is one line on
+    per case (a JSON object per case with *as_json*), then ``N passed, M failed``
+    (on standard error with *as_json*).  A file that cannot be read is one line on
     standard error and its cases are not run.  Returns 2 when a file could not be
     read, else 1 when a case failed, else 0 (:mod:`imcea.exits`).
     """
     import json
 
-    as_json = bool(getattr(args, "json", False))
     passed = failed = errors = 0
-    for source in args.cases:
+    for source in paths:
         try:
             case_file = load_cases(source)
         except CaseFileError as exc:
@@ -612,25 +606,3 @@ def run_verify(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
     if errors:
         return Exit.TROUBLE
     return Exit.FINDINGS if failed else Exit.CLEAN
-
-
-def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
-    """The positional arguments of ``imcea verify`` (shared with :mod:`imcea.cli`)."""
-    parser.add_argument("cases", nargs="+", metavar="CASES.toml", help="policy case files")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``imcea verify`` on its own: ``main(["verify", "policy.toml"])``; the exit status."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="imcea")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    text = "run policy case files against their settings"
-    verify = sub.add_parser("verify", help=text, description=text)
-    verify.add_argument("--json", action="store_true", help="one JSON object per case")
-    add_verify_arguments(verify)
-    args = parser.parse_args(None if argv is None else list(argv))
-    try:
-        return run_verify(args, sys.stdout, sys.stderr, sys.stdin)
-    except BrokenPipeError:  # e.g. piped into head
-        return 0

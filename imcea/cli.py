@@ -10,7 +10,6 @@ status follows one table for every command (:mod:`imcea.exits`): 0 clean, 1 find
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import re
@@ -486,14 +485,25 @@ def _processes(text: str) -> int:
 Handler = Callable[[argparse.Namespace, TextIO, TextIO, TextIO], int]
 
 
-def _elsewhere(module: str, name: str) -> Handler:
-    """The handler *name* of ``imcea.<module>``, imported only when its command runs."""
+def _cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    from .cases import verify_command
 
-    def handler(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
-        run: Handler = getattr(importlib.import_module(f".{module}", __package__), name)
-        return run(args, out, err, stdin)
+    return verify_command(args.cases, out=out, err=err, as_json=args.json)
 
-    return handler
+
+def _cmd_policy(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    from .policy_server import policy_command
+
+    return policy_command(
+        _load(args.settings),
+        listen=args.listen,
+        bounce_like_ims=args.bounce_like_ims,
+        ims_local_parts=args.ims_local_parts,
+        verbose=args.verbose,
+        out=out,
+        err=err,
+        stdin=stdin,
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -629,14 +639,12 @@ def _parser() -> argparse.ArgumentParser:
         "default): our JSON lines, a Postfix mail log, Exchange message tracking logs",
     )
 
-    p = command(
-        "verify", _elsewhere("cases", "run_verify"), "run policy case files against their settings"
-    )
+    p = command("verify", _cmd_verify, "run policy case files against their settings")
     p.add_argument("cases", nargs="+", metavar="CASES.toml", help="policy case files")
 
     p = command(
         "policy",
-        _elsewhere("policy_server", "run_policy"),
+        _cmd_policy,
         "serve Postfix policy requests (check_policy_service)",
         as_json=False,
     )

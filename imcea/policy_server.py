@@ -18,7 +18,6 @@ listening, closes the open connections after the replies already written, and ex
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import io
@@ -44,9 +43,9 @@ from .postfix import (
     answer,
     format_reply,
 )
-from .settings import Settings, load_settings
+from .settings import Settings
 
-__all__ = ["PolicyService", "parse_listen", "run_policy", "serve_tcp"]
+__all__ = ["PolicyService", "parse_listen", "policy_command", "serve_tcp"]
 
 EXIT_OK = Exit.CLEAN
 #: A malformed request on standard input, or an address the server cannot listen on.
@@ -399,24 +398,33 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def run_policy(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
-    """The ``imcea policy`` command: serve TCP with ``--listen``, else stdin/stdout.
+def policy_command(
+    settings: Settings,
+    *,
+    listen: str | None = None,
+    bounce_like_ims: bool = False,
+    ims_local_parts: bool = False,
+    verbose: bool = False,
+    out: TextIO,
+    err: TextIO,
+    stdin: TextIO,
+) -> int:
+    """The ``imcea policy`` command: serve TCP on *listen* (``HOST:PORT``), else one
+    conversation on *stdin* and *out*; the log goes to *err*.
 
     Returns the exit status: 0 after a clean stop (SIGTERM or SIGINT included), 2 when
-    the settings or the listening address are bad (or, on stdin, after a malformed
-    request).
+    the listening address is bad (or, on stdin, after a malformed request).
     """
-    settings = Settings() if args.settings is None else load_settings(args.settings)
     service = PolicyService(
         settings,
-        bounce_like_ims=bool(args.bounce_like_ims),
-        ims_local_parts=bool(getattr(args, "ims_local_parts", False)),
+        bounce_like_ims=bounce_like_ims,
+        ims_local_parts=ims_local_parts,
         log=err,
-        verbose=bool(getattr(args, "verbose", False)),
+        verbose=verbose,
     )
-    if args.listen is None:
+    if listen is None:
         return service.serve_stdio(stdin, out)
-    host, port = parse_listen(args.listen)
+    host, port = parse_listen(listen)
 
     def ready(addresses: Sequence[tuple[str, int]]) -> None:
         where = ", ".join(_peer_text(a) for a in addresses)
@@ -425,7 +433,7 @@ def run_policy(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
     try:
         asyncio.run(serve_tcp(service, host, port, ready=ready))
     except OSError as exc:
-        service.log(f"cannot listen on {args.listen}: {exc.strerror or exc}")
+        service.log(f"cannot listen on {listen}: {exc.strerror or exc}")
         return EXIT_ERROR
     service.log("stopped")
     return EXIT_OK

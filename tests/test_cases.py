@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import tomllib
-from argparse import Namespace
 from pathlib import Path
 
 import pytest
@@ -24,10 +23,10 @@ from imcea.cases import (
     CaseFileError,
     Expected,
     load_cases,
-    main,
     parse_cases,
-    run_verify,
+    verify_command,
 )
+from imcea.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "imcea_policy.toml"
@@ -572,7 +571,7 @@ def test_a_missing_settings_file_or_case_file_is_named(tmp_path: Path) -> None:
 # imcea verify
 
 
-def verify_command(*files: str | Path) -> list[str]:
+def verify_argv(*files: str | Path) -> list[str]:
     """The ``imcea verify`` command line (the one place to change how it is started)."""
     return [sys.executable, "-m", "imcea", "verify", *map(str, files)]
 
@@ -583,7 +582,7 @@ def run_verify_process(*files: str | Path, cwd: Path) -> subprocess.CompletedPro
         "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
     }
     return subprocess.run(
-        verify_command(*files), cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+        verify_argv(*files), cwd=cwd, env=env, capture_output=True, text=True, timeout=120
     )
 
 
@@ -661,10 +660,10 @@ def test_verify_in_process_json(policy: Path, capsys: pytest.CaptureFixture[str]
     assert captured.err == "1 passed, 1 failed\n"
 
 
-def test_run_verify_is_a_cli_handler(policy: Path) -> None:
+def test_verify_command_in_process(policy: Path) -> None:
     path = write(policy, "policy.toml", PASSING)
     out, err = io.StringIO(), io.StringIO()
-    status = run_verify(Namespace(cases=[str(path)], json=False), out, err, io.StringIO())
+    status = verify_command([str(path)], out=out, err=err)
     assert status == 0
     assert out.getvalue().endswith("3 passed, 0 failed\n")
     assert err.getvalue() == ""

@@ -7,7 +7,6 @@ and on malformed input a log line and a closed connection without a reply.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import io
 import os
@@ -614,11 +613,11 @@ def test_parse_listen() -> None:
             policy_server.parse_listen(bad)
 
 
-def test_run_policy_in_process_on_text_streams() -> None:
-    args = argparse.Namespace(settings=None, listen=None, bounce_like_ims=True, verbose=False)
+def test_policy_command_in_process_on_text_streams() -> None:
     out, err = io.StringIO(), io.StringIO()
     stdin = io.StringIO((wire(recipient="nobody@contoso.com") + wire()).decode())
-    assert policy_server.run_policy(args, out, err, stdin) == 0
+    command = policy_server.policy_command
+    assert command(imcea.Settings(), bounce_like_ims=True, out=out, err=err, stdin=stdin) == 0
     # built-in settings: rerouting off, no directory, no inbound domain
     assert out.getvalue() == "action=DUNNO\n\naction=DUNNO\n\n"
     assert err.getvalue() == ""
