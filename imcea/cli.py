@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
+#: What a command that was given no address at all says.
+NO_ADDRESS = "no address: give them as arguments, or one per line on standard input"
+
 #: The hint a command gives before it waits for addresses typed at a terminal.
 STDIN_HINT = "reading addresses from standard input, one per line; end with Ctrl-D"
 
@@ -151,7 +154,9 @@ def _cmd_decode(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextI
     from .codec import decode
 
     status = Exit.CLEAN
+    seen = 0
     for item in _arguments(args.address, stdin, err):
+        seen += 1
         address = "" if isinstance(item, InputError) else item
         try:
             if isinstance(item, InputError):
@@ -169,6 +174,8 @@ def _cmd_decode(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextI
             "canonical": str(value),
         }
         _emit(out, args.json, record, f"{value.addrtype}\t{value.address}\t{value.domain}")
+    if seen == 0:
+        raise UsageError(NO_ADDRESS)
     return status
 
 
@@ -181,7 +188,9 @@ def _cmd_encode(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextI
         option = "--type" if "type" in str(exc).split()[0] else "--domain"
         raise UsageError(f"{option}: {exc}") from None
     status = Exit.CLEAN
+    seen = 0
     for item in _arguments(args.address, stdin, err):
+        seen += 1
         address = "" if isinstance(item, InputError) else item
         try:
             if isinstance(item, InputError):
@@ -193,6 +202,8 @@ def _cmd_encode(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextI
             continue
         record = {"input": address, "type": args.type.upper(), "encapsulated": encoded}
         _emit(out, args.json, record, encoded)
+    if seen == 0:
+        raise UsageError(NO_ADDRESS)
     return status
 
 

@@ -88,6 +88,8 @@ def settings(tmp_path: Path, text: str) -> str:
         (["decide", "--settings", "{closed}", "--ip", "192.168.0.1", "x@remote.example"], "", 0),
         (["decide", "--settings", "{closed}", "--ip", "203.0.113.7", "x@remote.example"], "", 1),
         (["decide", "--ip", "203.0.113.7"], "", Exit.TROUBLE),  # no recipient at all
+        (["decode"], "", Exit.TROUBLE),  # no address at all
+        (["encode", "--type", "SMTP", "--domain", "d.example", "-"], "\n\n", Exit.TROUBLE),
         (["decide", "--ip", "999.1.1.1", "x@remote.example"], "", Exit.TROUBLE),
         (["decide", "x@remote.example"], "", Exit.TROUBLE),  # usage: no --ip
         # check: an error finding is a finding
