@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
-from .logged_ip import logged_ip
+from .reading import Counts, logged_ip
 from .records import Record, RecordError
-
-if TYPE_CHECKING:
-    from .sources import Counts
 
 __all__ = ["COLUMNS", "ExchangeReader", "is_exchange_header"]
 

@@ -16,14 +16,11 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from .errors import shorten
-from .logged_ip import logged_ip
+from .reading import Counts, logged_ip
 from .records import Record, RecordError
-
-if TYPE_CHECKING:
-    from .sources import Counts
 
 __all__ = ["LOCAL_IP", "MAX_PENDING", "PostfixReader", "is_postfix_line"]
 

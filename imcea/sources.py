@@ -21,10 +21,9 @@ from itertools import chain, islice
 from types import TracebackType
 from typing import IO, Final, Self
 
-import attrs
-
 from .exchange_log import ExchangeReader, is_exchange_header
 from .postfix_log import MAX_PENDING, PostfixReader, is_postfix_line
+from .reading import Counts
 from .records import Record, RecordError
 
 __all__ = [
@@ -83,43 +82,6 @@ class SourceError(RecordError):
         if self.offset is not None:
             where.append(f"byte offset {self.offset}")
         return ": ".join([*where, self.message])
-
-
-@attrs.define
-class Counts:
-    """What a reader did with a log: the counters of a replay's summary.
-
-    ``lines`` read, ``records`` given to the replay, ``skipped`` lines of no form the
-    reader uses (other daemons, warnings, comments, other events), ``incomplete``
-    Postfix messages dropped without a record (never seen ``removed``, flushed from the
-    table of open messages, or missing their client, sender or recipients), ``bad``
-    lines of a known form that could not be read.
-    """
-
-    lines: int = 0
-    records: int = 0
-    skipped: int = 0
-    incomplete: int = 0
-    bad: int = 0
-
-    def merge(self, other: Counts) -> None:
-        """Add the counts of *other* (another part of the same log)."""
-        self.lines += other.lines
-        self.records += other.records
-        self.skipped += other.skipped
-        self.incomplete += other.incomplete
-        self.bad += other.bad
-
-    def line(self) -> str:
-        """The counts as one line of text, for a summary."""
-
-        def n(count: int, word: str) -> str:
-            return f"{count} {word}{'' if count == 1 else 's'}"
-
-        return (
-            f"{n(self.lines, 'line')} read, {n(self.records, 'record')}, "
-            f"{self.skipped} skipped, {self.incomplete} incomplete, {n(self.bad, 'bad line')}"
-        )
 
 
 OnError = Callable[[SourceError], object]
