@@ -455,9 +455,10 @@ def _cmd_audit(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
 
 
 def _cmd_postfix_config(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
-    from .postfix import main_cf
+    from .postfix import POLICY_SERVICE, main_cf
 
-    out.write(main_cf(_load(args.settings), policy_service=args.policy_service))
+    service = POLICY_SERVICE if args.policy_service is None else args.policy_service
+    out.write(main_cf(_load(args.settings), policy_service=service))
     return Exit.CLEAN
 
 
@@ -534,6 +535,7 @@ def _parser() -> argparse.ArgumentParser:
         *,
         as_json: bool = True,
         json_help: str = "one JSON object per line",
+        settings: bool = True,
     ) -> argparse.ArgumentParser:
         p = sub.add_parser(
             name,
@@ -545,22 +547,32 @@ def _parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler, json=False)
         if as_json:
             p.add_argument("--json", action="store_true", help=json_help)
+        if settings:
+            p.add_argument("--settings", metavar="FILE", help="settings file (default: built-in)")
         return p
 
-    p = command("decode", _cmd_decode, "decode encapsulated addresses")
+    p = command("decode", _cmd_decode, "decode encapsulated addresses", settings=False)
     p.add_argument("address", nargs="*", help="addresses, or - for one per line on stdin")
     p.add_argument("--lenient", action="store_true", help="read like Exchange's tolerant reader")
 
-    p = command("encode", _cmd_encode, "encapsulate addresses")
+    p = command("encode", _cmd_encode, "encapsulate addresses", settings=False)
     p.add_argument("--type", required=True, help="address type, e.g. SMTP, EX, X400")
     p.add_argument("--domain", required=True, help="the domain after the '@'")
     p.add_argument("address", nargs="*", help="addresses, or - for one per line on stdin")
 
-    p = command("x500", _cmd_x500, "print the X500 proxy of every IMCEAEX address in NDR text")
+    p = command(
+        "x500",
+        _cmd_x500,
+        "print the X500 proxy of every IMCEAEX address in NDR text",
+        settings=False,
+    )
     p.add_argument("file", nargs="?", help="a file of NDR text, or - for stdin (the default)")
 
     p = command(
-        "ndr", _cmd_ndr, "read non-delivery reports and print the fix for each failed recipient"
+        "ndr",
+        _cmd_ndr,
+        "read non-delivery reports and print the fix for each failed recipient",
+        settings=False,
     )
     p.add_argument(
         "source",
@@ -587,10 +599,8 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     p = command("check", _cmd_check, "report the configuration traps in the settings")
-    p.add_argument("--settings", metavar="FILE", help="settings file (default: built-in)")
 
     p = command("decide", _cmd_decide, "decide what the IMS does with each recipient")
-    p.add_argument("--settings", metavar="FILE", help="settings file (default: built-in)")
     p.add_argument("--ip", required=True, help="the client's IP address")
     p.add_argument("--auth", action="store_true", help="the client has authenticated")
     p.add_argument("--server-ip", metavar="IP", help="the server address the client connected to")
@@ -598,7 +608,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("recipient", nargs="*", help="recipients, or - for one per line on stdin")
 
     p = command("audit", _cmd_audit, "run the classic relay-test battery against the settings")
-    p.add_argument("--settings", metavar="FILE", help="settings file (default: built-in)")
     p.add_argument("--ip", required=True, help="the client's IP address")
     p.add_argument("--auth", action="store_true", help="the client has authenticated")
     p.add_argument("--server-ip", metavar="IP", help="the server address the client connected to")
@@ -616,7 +625,6 @@ def _parser() -> argparse.ArgumentParser:
         "decide every envelope of a mail log",
         json_help="the summary and the groups also as one JSON object, last on stdout",
     )
-    p.add_argument("--settings", metavar="FILE", help="settings file (default: built-in)")
     p.add_argument(
         "--compare", metavar="FILE", help="other settings: print only the changed recipients"
     )
@@ -650,7 +658,9 @@ def _parser() -> argparse.ArgumentParser:
         "default): our JSON lines, a Postfix mail log, Exchange message tracking logs",
     )
 
-    p = command("verify", _cmd_verify, "run policy case files against their settings")
+    p = command(
+        "verify", _cmd_verify, "run policy case files against their settings", settings=False
+    )
     p.add_argument("cases", nargs="+", metavar="CASES.toml", help="policy case files")
 
     p = command(
@@ -659,7 +669,6 @@ def _parser() -> argparse.ArgumentParser:
         "serve Postfix policy requests (check_policy_service)",
         as_json=False,
     )
-    p.add_argument("--settings", metavar="FILE", help="settings file (default: built-in)")
     p.add_argument(
         "--listen",
         metavar="HOST:PORT",
@@ -685,10 +694,8 @@ def _parser() -> argparse.ArgumentParser:
         "print the main.cf lines that put Postfix in front of imcea policy",
         as_json=False,
     )
-    p.add_argument("--settings", metavar="FILE", help="settings file (default: built-in)")
     p.add_argument(
         "--policy-service",
-        default="inet:127.0.0.1:10040",
         metavar="SERVICE",
         help="where imcea policy listens, as check_policy_service takes it "
         "(default: inet:127.0.0.1:10040)",

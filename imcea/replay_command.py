@@ -96,30 +96,21 @@ class _Chunks:
                 parts.clear()
             segments.append((True, _one_line(exc)))
 
+        options: dict[str, Any] = {
+            "compare": self.after,
+            "on_error": bad,
+            "summary": counts,
+            "groups": groups,
+            "start": first,
+        }
         if self.write:
-            append = parts.append
-            for text in replay_lines(
-                items,
-                self.before,
-                compare=self.after,
-                on_error=bad,
-                summary=counts,
-                groups=groups,
-                start=first,
-            ):
+            append = parts.append  # bad() flushes parts as it goes: append one at a time
+            for text in replay_lines(items, self.before, **options):
                 append(text)
             if parts:
                 segments.append((False, "".join(parts)))
         else:
-            summarize(
-                items,
-                self.before,
-                compare=self.after,
-                on_error=bad,
-                summary=counts,
-                groups=groups,
-                start=first,
-            )
+            summarize(items, self.before, **options)
         return segments, counts, groups
 
 
