@@ -4,12 +4,12 @@ A server or a log replay decides envelope after envelope against the same settin
 Two answers recur among them and are small by nature: the routing entry of a domain
 (DESIGN §2.2; mail names the same domains again and again) and the §2.3 answer for a
 client (a server sees the same clients again and again).  A :class:`Decider` remembers
-those (the client as parsed with its answer), and nothing else; the rules themselves are
-those of :mod:`imcea.decision`.
+those, and nothing else; the rules themselves are those of :mod:`imcea.decision`.
 
 Decisions are not remembered by recipient: most recipients of a real log are seen once,
 and keeping them costs each new recipient more (storing it, and the garbage collector
-walking a large memory) than the few that come back save.
+walking a large memory) than the few that come back save.  Nor are clients as parsed:
+reading a dotted quad costs less than looking it up.
 """
 
 from __future__ import annotations
@@ -22,11 +22,8 @@ __all__ = ["Decider"]
 
 #: Domains whose routing entry a decider remembers.
 ROUTES_REMEMBERED = 4096
-#: Clients a decider remembers: the client as parsed (by address string as given,
-#: authentication and server address string), and its §2.3 answer.
+#: Clients whose §2.3 answer a decider remembers.
 CLIENTS_REMEMBERED = 4096
-
-_ClientKey = tuple[str, bool, str | None]
 
 
 class Decider(Answers):
@@ -35,11 +32,11 @@ class Decider(Answers):
     ``Decider(settings).decide(envelope, sender_ip)`` gives the same :class:`~imcea.Verdict`
     as :func:`imcea.decide` with the same arguments, faster when it decides many.
 
-    What it remembers: the routing entry of at most :data:`ROUTES_REMEMBERED` domains;
-    and for at most :data:`CLIENTS_REMEMBERED` clients, the client as parsed and its
-    §2.3 answer.  Each memory is emptied when full, so a decider stays within a few
-    megabytes whatever it is asked.  All are derived from the settings and the client
-    alone, and settings never change: remembering changes no verdict.
+    What it remembers: the routing entry of at most :data:`ROUTES_REMEMBERED` domains,
+    and the §2.3 answer for at most :data:`CLIENTS_REMEMBERED` clients.  Each memory is
+    emptied when full, so a decider stays within a few megabytes whatever it is asked.
+    Both are derived from the settings and the client alone, and settings never change:
+    remembering changes no verdict.
 
     Threads: a decider may be shared.  Its memories are dictionaries that are only
     looked up, added to and emptied, each a single operation that is atomic in CPython
@@ -49,12 +46,11 @@ class Decider(Answers):
     A decider pickles as its settings: what it remembered is not sent along.
     """
 
-    __slots__ = ("_clients", "_permissions", "_routes")
+    __slots__ = ("_permissions", "_routes")
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self._routes: dict[str, Route | None] = {}
-        self._clients: dict[_ClientKey, Client] = {}
         self._permissions: dict[Client, Permission] = {}
 
     def __repr__(self) -> str:
@@ -72,25 +68,7 @@ class Decider(Answers):
         server_ip: str | IPAddress | None = None,
     ) -> Verdict:
         """Decide every recipient of *envelope*: the same verdict as :func:`imcea.decide`."""
-        return decide_envelope(envelope, self.client(sender_ip, authenticated, server_ip), self)
-
-    def client(
-        self,
-        sender_ip: str | IPAddress,
-        authenticated: bool = False,
-        server_ip: str | IPAddress | None = None,
-    ) -> Client:
-        """:meth:`imcea.decision.Client.of`, remembered for addresses given as strings."""
-        if type(sender_ip) is not str or not (server_ip is None or type(server_ip) is str):
-            return Client.of(sender_ip, authenticated, server_ip)
-        key = (sender_ip, bool(authenticated), server_ip)
-        client = self._clients.get(key)
-        if client is None:
-            client = Client.of(sender_ip, authenticated, server_ip)
-            if len(self._clients) >= CLIENTS_REMEMBERED:
-                self._clients.clear()
-            self._clients[key] = client
-        return client
+        return decide_envelope(envelope, Client.of(sender_ip, authenticated, server_ip), self)
 
     def route(self, domain: str) -> Route | None:
         """The routing entry of *domain* (DESIGN §2.2), remembered."""

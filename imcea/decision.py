@@ -47,17 +47,28 @@ __all__ = [
 #: More levels of encapsulation than this are returned (DESIGN §2.4, step 4).
 MAX_DEPTH = 3
 
+#: Builds a named tuple from a tuple of all its fields, in order, without the keyword
+#: handling of its generated constructor: a decision is made for every recipient, a
+#: client for every envelope.
+_new_tuple = tuple.__new__
+
 
 # ---------------------------------------------------------------------------
 # the values: what goes in, what comes out
 
 
-def _sender(value: object) -> None:
-    if not isinstance(value, str):
+def _sender(_: object, __: object, value: str) -> None:
+    if type(value) is not str and not isinstance(value, str):
         raise Error(f"sender: expected a string, got {shorten(value)}")
 
 
 def _recipients(value: object) -> tuple[str, ...]:
+    if type(value) is tuple or type(value) is list:  # the usual: a sequence of plain strings
+        for item in value:
+            if type(item) is not str:
+                break
+        else:
+            return tuple(value)
     if isinstance(value, str):
         return (value,)
     if not isinstance(value, Sequence | Iterator) or isinstance(value, bytes):
@@ -73,7 +84,7 @@ def _recipients(value: object) -> tuple[str, ...]:
 class Envelope:
     """The SMTP envelope: ``MAIL FROM`` sender and the ``RCPT TO`` recipients, in order."""
 
-    sender: str = attrs.field(validator=lambda _, __, value: _sender(value))
+    sender: str = attrs.field(validator=_sender)
     recipients: tuple[str, ...] = attrs.field(converter=_recipients)
 
 
@@ -140,7 +151,9 @@ class Client(NamedTuple):
         """The client at *sender_ip*; raises :class:`imcea.Error` for anything but an IP
         address (a string or an ``ipaddress`` object), naming ``sender_ip``/``server_ip``."""
         if type(sender_ip) is str and (quad := dotted_quad(sender_ip)) is not None:
-            text, version, value = sender_ip, 4, quad  # how most clients are written
+            if server_ip is None:  # how most clients are given: nothing more to parse
+                return _new_tuple(cls, (sender_ip, 4, quad, bool(authenticated), None))
+            text, version, value = sender_ip, 4, quad
         else:
             version, value = ip_key(sender_ip, key="sender_ip")
             if type(sender_ip) is str:
@@ -211,6 +224,13 @@ def decide_envelope(envelope: Envelope, client: Client, answers: Answers) -> Ver
     return Verdict([_decide(recipient, client, answers) for recipient in recipients])
 
 
+#: What :data:`REASONS` says of each reason, as :func:`_decision` reads it for every
+#: recipient: the action, the reply (``{}`` where the recipient is echoed) and the NDR text.
+_OUTCOMES: dict[Reason, tuple[Action, str, str | None]] = {
+    reason: (info.action, info.reply, info.ndr) for reason, info in REASONS.items()
+}
+
+
 def _decision(
     recipient: str,
     reason: Reason,
@@ -219,13 +239,12 @@ def _decision(
     next_hop: str | None = None,
 ) -> Decision:
     """The decision for *recipient* with *reason*: action, reply and NDR as REASONS says."""
+    action, reply, ndr = _OUTCOMES[reason]
     echoed = recipient.strip()  # the IMS echoes it without blanks and angle brackets
     if echoed[:1] == "<" and echoed[-1:] == ">":
         echoed = echoed[1:-1]
-    info = REASONS[reason]
-    reply = info.reply.format(echoed)
-    fields = (recipient, info.action, reason, detail, reply, info.ndr, resolved, next_hop)
-    return Decision._make(fields)
+    fields = (recipient, action, reason, detail, reply.format(echoed), ndr, resolved, next_hop)
+    return _new_tuple(Decision, fields)
 
 
 # ---------------------------------------------------------------------------
@@ -246,10 +265,10 @@ def _decide(recipient: str, client: Client, answers: Answers) -> Decision:
             "a bare Postmaster must be accepted (RFC 5321 section 4.5.1)",
             "postmaster",
         )
-    destination = _classify(path, answers, rerouting=answers.settings.reroute)
+    destination = _classify(path, answers, answers.settings.reroute)
     if destination is None:
-        return _inbound(recipient, path, client, answers, depth=0)
-    return _relay(recipient, destination, client, answers, refusal=None)
+        return _inbound(recipient, path, client, answers, 0)
+    return _relay(recipient, destination, client, answers, None)
 
 
 class Destination(NamedTuple):
@@ -262,7 +281,7 @@ class Destination(NamedTuple):
     why: str
 
 
-def _classify(path: Path, answers: Answers, *, rerouting: bool) -> Destination | None:
+def _classify(path: Path, answers: Answers, rerouting: bool) -> Destination | None:
     """Step 2: ``None`` for an inbound destination, else where the reroute goes."""
     domain = path.domain
     assert domain is not None  # the bare postmaster never gets here
@@ -293,7 +312,6 @@ def _relay(
     destination: Destination,
     client: Client,
     answers: Answers,
-    *,
     refusal: Reason | None,
     context: str = "",
 ) -> Decision:
@@ -378,7 +396,7 @@ def _encapsulated_smtp(
             f"the encapsulated SMTP address {inner_text!r} is not a valid path ({why})",
         )
     context = f"encapsulated {inner_text}: "
-    destination = _classify(inner, answers, rerouting=True)
+    destination = _classify(inner, answers, True)
     if destination is None:  # the inner address is inbound: decided one level deeper
         decision = _inbound(recipient, inner, client, answers, level)
         return decision._replace(detail=context + decision.detail)
@@ -390,7 +408,7 @@ def _encapsulated_smtp(
         hop = destination.hop
         return _decision(recipient, Reason.ENCAPSULATED_BYPASS, why, destination.resolved, hop)
     refusal = Reason.ENCAPSULATED_RELAY_DENIED
-    return _relay(recipient, destination, client, answers, refusal=refusal, context=context)
+    return _relay(recipient, destination, client, answers, refusal, context)
 
 
 def _encapsulated_exchange(recipient: str, addrtype: str, dn: str, settings: Settings) -> Decision:
@@ -410,11 +428,12 @@ def _encapsulated_exchange(recipient: str, addrtype: str, dn: str, settings: Set
 def _ordinary(recipient: str, path: Path, answers: Answers) -> Decision:
     """Step 5: an ordinary inbound recipient, checked against the directory if there is one."""
     settings = answers.settings
+    directory = settings.directory
     address = path.address
     domain = path.domain
     assert domain is not None
-    if settings.directory is not None:
-        if settings.directory.has_address(path.local, domain):
+    if directory is not None:
+        if directory.has_address(path.local, domain):
             return _decision(
                 recipient, Reason.LOCAL_RECIPIENT, f"{address} is in the directory", address
             )
@@ -448,7 +467,7 @@ def permission(settings: Settings, client: Client) -> Permission:
     """
     r = settings.restrictions
     name = client.text
-    denied = r.deny.lookup(client.version, client.value) if r.deny else None
+    denied = r.deny.lookup(client.version, client.value)
     if denied is not None:
         why = f"client {name} is on the never-route list (restrictions.deny {denied.text!r})"
         return Permission(False, Reason.DENIED_HOST, why)
@@ -458,7 +477,7 @@ def permission(settings: Settings, client: Client) -> Permission:
     if client.authenticated and r.authenticated:
         why = f"client {name} authenticated and restrictions.authenticated is on"
         return Permission(True, Reason.RELAY_AUTHENTICATED, why)
-    allowed = r.allow.lookup(client.version, client.value) if r.allow else None
+    allowed = r.allow.lookup(client.version, client.value)
     if allowed is not None:
         why = f"client {name} matches restrictions.allow {allowed.text!r}"
         return Permission(True, Reason.RELAY_ALLOWED_HOST, why)

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import enum
 import functools
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from json.encoder import encode_basestring_ascii
 from typing import Any, Final, TypeVar, overload
 
 import attrs
@@ -288,7 +288,7 @@ class Groups:
 
 #: JSON text of one string, always ASCII: lone surrogates from a hostile log are
 #: escaped instead of failing to print, and the bytes do not depend on the locale.
-_json_text: Final = json.JSONEncoder().encode
+_json_text: Final = encode_basestring_ascii
 
 
 def _json_id(value: str | int) -> str:
@@ -623,12 +623,13 @@ def _lines(run: _Pass, records: Iterable[object], start: int) -> Iterator[str]:
         else:
             text = json_text(ident) if type(ident) is str else str(ident)
         for d in verdict:
-            key = (str(d.action), str(d.reason))
+            recipient, action, reason, detail, reply = d[:5]
+            key = d[1:3]  # (action, reason): str enums, equal to their values
             outcomes[key] = outcomes.get(key, 0) + 1
             yield (
-                f'{{"id":{text},"recipient":{json_text(d.recipient)},'
-                f'"action":"{d.action!s}","reason":"{d.reason!s}",'
-                f'"reply":{json_text(d.reply)},"detail":{json_text(d.detail)}}}\n'
+                f'{{"id":{text},"recipient":{json_text(recipient)},'
+                f'"action":"{action}","reason":"{reason}",'
+                f'"reply":{json_text(reply)},"detail":{json_text(detail)}}}\n'
             )
 
 
