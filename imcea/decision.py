@@ -225,9 +225,10 @@ def decide_envelope(envelope: Envelope, client: Client, answers: Answers) -> Ver
 
 
 #: What :data:`REASONS` says of each reason, as :func:`_decision` reads it for every
-#: recipient: the action, the reply (``{}`` where the recipient is echoed) and the NDR text.
-_OUTCOMES: dict[Reason, tuple[Action, str, str | None]] = {
-    reason: (info.action, info.reply, info.ndr) for reason, info in REASONS.items()
+#: recipient: the action, the reply cut where the recipient is echoed (the part before,
+#: ``"{}"`` or ``""`` when nothing is echoed, the part after) and the NDR text.
+_OUTCOMES: dict[Reason, tuple[Action, str, str, str, str | None]] = {
+    reason: (info.action, *info.reply.partition("{}"), info.ndr) for reason, info in REASONS.items()
 }
 
 
@@ -239,11 +240,15 @@ def _decision(
     next_hop: str | None = None,
 ) -> Decision:
     """The decision for *recipient* with *reason*: action, reply and NDR as REASONS says."""
-    action, reply, ndr = _OUTCOMES[reason]
-    echoed = recipient.strip()  # the IMS echoes it without blanks and angle brackets
-    if echoed[:1] == "<" and echoed[-1:] == ">":
-        echoed = echoed[1:-1]
-    fields = (recipient, action, reason, detail, reply.format(echoed), ndr, resolved, next_hop)
+    action, before, echo, after, ndr = _OUTCOMES[reason]
+    if echo:  # the IMS echoes the recipient without blanks and angle brackets
+        echoed = recipient.strip()
+        if echoed[:1] == "<" and echoed[-1:] == ">":
+            echoed = echoed[1:-1]
+        reply = before + echoed + after
+    else:
+        reply = before
+    fields = (recipient, action, reason, detail, reply, ndr, resolved, next_hop)
     return _new_tuple(Decision, fields)
 
 

@@ -25,7 +25,7 @@ from typing import Any, Final, TypeVar, overload
 import attrs
 
 from .decider import Decider
-from .decision import Action, Decision, Envelope
+from .decision import Action, Decision, Envelope, Reason
 from .errors import Error
 from .records import Fields, Record, RecordError, read_fields, read_record
 from .settings import Settings
@@ -295,22 +295,34 @@ def _json_id(value: str | int) -> str:
     return _json_text(value) if type(value) is str else str(value)
 
 
+#: ``"action":"...","reason":"..."`` of each pair, written once: formatting a str enum
+#: costs more than the rest of a line.
+_OUTCOME_TEXT: Final[dict[tuple[str, str], str]] = {
+    (action, reason): f'"action":"{action.value}","reason":"{reason.value}"'
+    for action in Action
+    for reason in Reason
+}
+
+
+def _outcome_text(action: str, reason: str) -> str:
+    """``"action":"...","reason":"..."`` of one decision."""
+    text = _OUTCOME_TEXT.get((action, reason))
+    if text is None:  # a decision made by hand: values that are not members
+        text = f'"action":{_json_text(str(action))},"reason":{_json_text(str(reason))}'
+    return text
+
+
 def _fields(decision: Decision) -> str:
     """``"action":...,"reason":...,"reply":...,"detail":...`` of one decision."""
-    # action and reason are fixed snake_case words: "!s" gives a str enum's value
     return (
-        f'"action":"{decision.action!s}","reason":"{decision.reason!s}",'
+        f"{_outcome_text(decision.action, decision.reason)},"
         f'"reply":{_json_text(decision.reply)},"detail":{_json_text(decision.detail)}'
     )
 
 
 def _line(ident: str, decision: Decision) -> str:
     """The output line of one decision; *ident* is the JSON text of its record's id."""
-    return (
-        f'{{"id":{ident},"recipient":{_json_text(decision.recipient)},'
-        f'"action":"{decision.action!s}","reason":"{decision.reason!s}",'
-        f'"reply":{_json_text(decision.reply)},"detail":{_json_text(decision.detail)}}}\n'
-    )
+    return f'{{"id":{ident},"recipient":{_json_text(decision.recipient)},{_fields(decision)}}}\n'
 
 
 def _change_line(ident: str, before: Decision, after: Decision) -> str:
@@ -611,7 +623,7 @@ def _lines(run: _Pass, records: Iterable[object], start: int) -> Iterator[str]:
         return
     # the usual run, written out: no comparison, no groups
     decide, counts = run.before.decide, run.counts
-    outcomes, json_text = counts.outcomes, _json_text
+    outcomes, json_text, outcome_text = counts.outcomes, _json_text, _OUTCOME_TEXT
     for line, read in run.fields(records, start):
         sender, recipients, ip, authenticated, server_ip, ident = read
         verdict = decide(
@@ -628,7 +640,7 @@ def _lines(run: _Pass, records: Iterable[object], start: int) -> Iterator[str]:
             outcomes[key] = outcomes.get(key, 0) + 1
             yield (
                 f'{{"id":{text},"recipient":{json_text(recipient)},'
-                f'"action":"{action}","reason":"{reason}",'
+                f"{outcome_text.get(key) or _outcome_text(action, reason)},"
                 f'"reply":{json_text(reply)},"detail":{json_text(detail)}}}\n'
             )
 

@@ -5,6 +5,7 @@ remembers nothing, as the value it is."""
 from __future__ import annotations
 
 import gc
+import ipaddress
 import pickle
 import re
 import threading
@@ -150,7 +151,7 @@ def test_a_decider_pickles_as_its_settings() -> None:
     assert len(data) < len(pickle.dumps(config)) + 100
     again = pickle.loads(data)
     assert type(again) is imcea.Decider and again.settings == config
-    assert not again._routes and not again._permissions
+    assert not again._routes and not again._permissions and again._last is None
     envelope, ip, authenticated, server = envelopes(1)[0]
     assert again.decide(envelope, ip) == decider.decide(envelope, ip)
     assert repr(decider) == f"Decider({config!r})"
@@ -216,3 +217,27 @@ def test_a_decider_refuses_what_decide_refuses(arguments: tuple[Any, ...], messa
 def test_a_decider_needs_settings() -> None:
     with pytest.raises(imcea.Error, match=r"settings: expected an imcea\.Settings, got dict"):
         imcea.Decider(MAPPING)  # type: ignore[arg-type]
+
+
+def test_the_last_client_is_read_again_when_anything_about_it_differs() -> None:
+    """The decider keeps the client of its last call; a call that differs in the address,
+    its form, the authentication or the server address reads the client afresh."""
+    config = imcea.load_settings(MAPPING)
+    decider = imcea.Decider(config)
+    envelope = imcea.Envelope("a@b.example", ["x@remote.example"])
+    calls: list[tuple[object, object, object]] = [
+        ("203.0.113.9", False, None),
+        ("203.0.113.9", True, None),
+        ("203.0.113.9", 1, None),
+        ("203.0.113.9", False, "10.0.0.1"),
+        ("203.0.113.9", False, ipaddress.ip_address("10.0.0.1")),
+        (ipaddress.ip_address("203.0.113.9"), False, None),
+        (" 203.0.113.9 ", False, None),
+        ("::ffff:203.0.113.9", False, None),
+        ("10.1.2.3", False, None),
+        ("203.0.113.9", False, None),
+    ]
+    for ip, authenticated, server in calls + calls[::-1] + calls:
+        got = decider.decide(envelope, ip, authenticated=authenticated, server_ip=server)  # type: ignore[arg-type]
+        want = imcea.decide(envelope, ip, config, authenticated=authenticated, server_ip=server)  # type: ignore[arg-type]
+        assert got == want, (ip, authenticated, server)
