@@ -346,6 +346,7 @@ class Settings:
     # lookup tables, derived once from the fields above
     _exact: dict[str, Route] = attrs.field(init=False, repr=False, eq=False)
     _suffix: dict[str, Route] = attrs.field(init=False, repr=False, eq=False)
+    _suffix_ends: frozenset[str] = attrs.field(init=False, repr=False, eq=False)
     _servers: frozenset[IPAddress] = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
@@ -355,6 +356,9 @@ class Settings:
             (exact if route.exact else suffix).setdefault(route.domain, route)
         object.__setattr__(self, "_exact", exact)
         object.__setattr__(self, "_suffix", suffix)
+        # the last labels of the plain entries: a name ending otherwise matches none of them
+        ends = frozenset(name.rpartition(".")[2] for name in suffix)
+        object.__setattr__(self, "_suffix_ends", ends)
         object.__setattr__(self, "_servers", frozenset(self.server_addresses))
 
     def route_for(self, domain: str) -> Route | None:
@@ -368,13 +372,13 @@ class Settings:
 
     def lookup_route(self, name: str) -> Route | None:
         """:meth:`route_for` of a domain already in normal form (as paths give it):
-        a dictionary lookup per label of *name*."""
+        a dictionary lookup per label of *name*, when its last label ends some entry."""
         route = self._exact.get(name)
         if route is not None:
             return route
+        if name.rpartition(".")[2] not in self._suffix_ends:
+            return None  # most names of a busy server's mail: no plain entry shares the top
         suffix = self._suffix
-        if not suffix:
-            return None
         while True:
             route = suffix.get(name)
             if route is not None:

@@ -11,6 +11,9 @@ from typing import Any
 import attrs
 import pytest
 from expected import DESIGN_EXAMPLE
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 import imcea
 from imcea import paths
@@ -1194,3 +1197,34 @@ def test_settings_differing_in_one_value_are_unequal(key: str, value: object) ->
 
 def test_no_directory_differs_from_an_empty_one() -> None:
     assert imcea.Settings(directory=None) != imcea.Settings(directory=[])
+
+
+_LABELS = st.sampled_from(["sea", "com", "eng", "org", "example", "a", "co", "xn--bcher-kva"])
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(
+    entries=st.lists(
+        st.tuples(st.lists(_LABELS, min_size=1, max_size=3), st.booleans()), max_size=6
+    ),
+    name=st.lists(_LABELS, min_size=1, max_size=5),
+)
+def test_routing_lookup_is_the_whole_label_search_of_design_2_2(
+    entries: list[tuple[list[str], bool]], name: list[str]
+) -> None:
+    """Exact entries first; then the longest plain entry that is the name or ends it on a
+    whole label; the first written of equal ones."""
+    written_entries = [("#" if exact else "") + ".".join(labels) for labels, exact in entries]
+    config = table(*[(entry, "inbound") for entry in written_entries])
+    domain = ".".join(name)
+    want: str | None = None
+    if "#" + domain in written_entries:
+        want = "#" + domain
+    else:
+        for cut in range(len(name)):
+            suffix = ".".join(name[cut:])
+            if suffix in written_entries:
+                want = suffix
+                break
+    assert written(config.route_for(domain)) == want
+    assert written(config.lookup_route(domain)) == want
