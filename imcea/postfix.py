@@ -44,6 +44,7 @@ from __future__ import annotations
 import enum
 import functools
 import ipaddress
+import re
 from collections.abc import Callable, Iterable, Iterator
 
 import attrs
@@ -109,9 +110,12 @@ class PolicyRequest:
 
     Missing attributes are empty strings, as Postfix sends an unavailable value.  When
     an attribute is sent more than once, the last value counts (SMTPD_POLICY_README
-    lets the server keep either); :attr:`attributes` keeps every line, in order.
+    lets the server keep either).  :attr:`text` is the request as sent: every
+    ``name=value`` line with its newline, without the empty line that ends it;
+    :attr:`attributes` reads all of them from it, in order, when asked.
     """
 
+    text: str = ""
     request: str = ""
     protocol_state: str = ""
     client_address: str = ""
@@ -120,25 +124,35 @@ class PolicyRequest:
     sasl_username: str = ""
     server_address: str = ""
     instance: str = ""
-    attributes: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_attributes(cls, pairs: Iterable[tuple[str, str]]) -> PolicyRequest:
-        """The request for these ``(name, value)`` pairs; unknown names are kept, not used."""
+        """The request for these ``(name, value)`` pairs; unknown names are kept, not used.
+
+        Raises :class:`PolicyError` for a pair that no request line can carry: a name
+        that is empty or holds ``=`` or a newline, a value that holds a newline.
+        """
         pairs = tuple(pairs)
+        for number, pair in enumerate(pairs, 1):
+            if not (isinstance(pair, tuple) and len(pair) == 2):
+                raise PolicyError(f"attribute {number}: expected a (name, value) pair")
+            name, value = pair
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise PolicyError(f"attribute {number}: the name and value must be strings")
+            if not name or "=" in name or "\n" in name:
+                raise PolicyError(f"attribute {number}: {_short(name)} is not an attribute name")
+            if "\n" in value:
+                raise PolicyError(f"attribute {name}: a value must not contain a newline")
         given = dict(pairs)  # the last value of a name sent twice counts
-        get = given.get
-        return cls(
-            request=get("request", ""),
-            protocol_state=get("protocol_state", ""),
-            client_address=get("client_address", ""),
-            sender=get("sender", ""),
-            recipient=get("recipient", ""),
-            sasl_username=get("sasl_username", ""),
-            server_address=get("server_address", ""),
-            instance=get("instance", ""),
-            attributes=pairs,
-        )
+        text = "".join(f"{name}={value}\n" for name, value in pairs)
+        return cls(text, *[given.get(name, "") for name in _FIELDS])
+
+    @property
+    def attributes(self) -> tuple[tuple[str, str], ...]:
+        """Every ``(name, value)`` pair of the request, in the order sent."""
+        lines = self.text.split("\n")
+        lines.pop()  # after the last newline
+        return tuple((name, value) for name, _, value in (line.partition("=") for line in lines))
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The (last) value of attribute *name*, or *default* when it was not sent."""
@@ -153,15 +167,15 @@ class PolicyRequest:
         return bool(self.sasl_username)
 
 
-_FIELDS = (
-    "request",
-    "protocol_state",
-    "client_address",
-    "sender",
-    "recipient",
-    "sasl_username",
-    "server_address",
-    "instance",
+#: The attributes a request names, in the order of its fields after ``text``.
+_FIELDS = tuple(field.name for field in attrs.fields(PolicyRequest) if field.name != "text")
+
+#: A request's lines, read in one pass: every line ``name=value`` with a non-empty
+#: name, the known attributes captured.  A repeated group keeps its last match, so the
+#: last of a name sent twice counts; the repetition is possessive (``++``), so a bad
+#: line fails the match at once instead of retrying the lines before it.
+_LINES = re.compile(
+    "(?:(?:" + "".join(f"{re.escape(name)}=(.*)|" for name in _FIELDS) + r"[^=\n]+=.*)\n)++"
 )
 
 
@@ -170,8 +184,12 @@ def _short(raw: bytes | str) -> str:
     return shorten(raw if isinstance(raw, str) else raw.decode("utf-8", "backslashreplace"))
 
 
-def _attribute_lines(block: bytes, max_line: int) -> list[tuple[str, str]]:
-    """The ``(name, value)`` pairs of one request's lines (*block* ends with a newline)."""
+def _read_block(block: bytes, max_line: int) -> PolicyRequest:
+    """The request of one block of lines (*block* ends with a newline).
+
+    Raises :class:`PolicyError` naming what is wrong: a line over *max_line* bytes, a
+    null byte, invalid UTF-8, or a line (by its number) that is not ``name=value``.
+    """
     if len(block) > max_line:  # else no line of it can be too long
         for number, raw in enumerate(block.split(b"\n")[:-1], 1):
             if len(raw) > max_line:
@@ -182,17 +200,20 @@ def _attribute_lines(block: bytes, max_line: int) -> list[tuple[str, str]]:
         text = block.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PolicyError(f"invalid UTF-8 at byte {exc.start} of the request") from None
-    lines = text.split("\n")
-    lines.pop()  # after the last newline
-    split = [line.partition("=") for line in lines]
-    pairs = [(name, value) for name, sep, value in split if sep and name]
-    if len(pairs) == len(split):
-        return pairs
-    for number, (name, sep, _) in enumerate(split, 1):  # say which line is bad
+    match = _LINES.fullmatch(text)
+    if match is None:
+        raise _bad_line(text)
+    return PolicyRequest(text, *match.groups(""))
+
+
+def _bad_line(text: str) -> PolicyError:
+    """The error for the first line of *text* that is not ``name=value``."""
+    for number, line in enumerate(text.split("\n")[:-1], 1):
+        name, sep, _ = line.partition("=")
         if not sep or not name:
             what = "is not name=value" if not sep else "has an empty attribute name"
-            raise PolicyError(f"line {number} {what}: {_short(lines[number - 1])}")
-    raise PolicyError("the request is not a sequence of name=value lines")  # not reached
+            return PolicyError(f"line {number} {what}: {_short(line)}")
+    return PolicyError("the request is not a sequence of name=value lines")  # not reached
 
 
 def parse_request(
@@ -206,8 +227,11 @@ def parse_request(
     """
     block = bytearray()
     ended = False
-    for item in lines:
-        raw = item.encode("utf-8", "surrogateescape") if isinstance(item, str) else bytes(item)
+    for number, item in enumerate(lines, 1):
+        try:
+            raw = item.encode("utf-8", "surrogateescape") if isinstance(item, str) else bytes(item)
+        except UnicodeEncodeError as exc:
+            raise PolicyError(f"line {number}: no UTF-8 for the character at {exc.start}") from None
         if raw.endswith(b"\n"):
             raw = raw[:-1]
         if b"\n" in raw:
@@ -222,7 +246,7 @@ def parse_request(
             raise PolicyError(f"the request is larger than {max_request} bytes")
     if not block:
         raise PolicyError("the request has no attributes")
-    return PolicyRequest.from_attributes(_attribute_lines(bytes(block), max_line))
+    return _read_block(bytes(block), max_line)
 
 
 class PolicyParser:
@@ -289,10 +313,10 @@ class PolicyParser:
             del buffer[:size]
             self._scanned = self._line_start = 0
             try:
-                pairs = _attribute_lines(block, self.max_line)
+                request = _read_block(block, self.max_line)
             except PolicyError as exc:
                 raise self._fail(str(exc)) from None
-            yield PolicyRequest.from_attributes(pairs)
+            yield request
 
 
 # ---------------------------------------------------------------------------

@@ -145,6 +145,7 @@ def test_parse_request_without_newlines_and_the_last_duplicate_wins() -> None:
         (["=value"], "empty attribute name"),
         (["name=va\0lue"], "null byte"),
         ([b"name=\xff\xfe"], "invalid UTF-8"),
+        (["a=b", "name=\ud800"], "line 2: no UTF-8 for the character at 5"),
         ([], "no attributes"),
         (["", ""], "follows the empty line"),
         (["a=b", "", "c=d"], "follows the empty line"),
@@ -157,6 +158,7 @@ def test_parse_request_without_newlines_and_the_last_duplicate_wins() -> None:
         "empty-name",
         "nul",
         "bad-utf8",
+        "surrogate",
         "empty",
         "two-empty-lines",
         "after-end",
@@ -176,6 +178,110 @@ def test_a_line_exactly_at_the_bound_is_accepted() -> None:
     assert parse_request([line]).get("name") == "x" * (MAX_LINE - 5)
     with pytest.raises(PolicyError):
         parse_request([line + "x"])
+
+
+KNOWN = ("request", "protocol_state", "client_address", "sender", "recipient")
+KNOWN += ("sasl_username", "server_address", "instance")
+
+
+def reference(block: bytes) -> PolicyRequest | None:
+    """The request SMTPD_POLICY_README describes, read line by line, or ``None`` when
+    *block* (lines, each with its newline) is not one: a line without ``=`` or with an
+    empty name, a null byte, invalid UTF-8."""
+    try:
+        text = block.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if "\0" in text:
+        return None
+    pairs = []
+    for line in text.split("\n")[:-1]:
+        name, sep, value = line.partition("=")
+        if not sep or not name:
+            return None
+        pairs.append((name, value))
+    last = dict(pairs)
+    known = {name: last.get(name, "") for name in KNOWN}
+    return PolicyRequest(**known, text=text)
+
+
+_NAMES = st.one_of(
+    st.sampled_from(KNOWN),
+    st.sampled_from(KNOWN).map(lambda name: name + "x"),  # a known name as a prefix
+    st.sampled_from(KNOWN).map(lambda name: "x_" + name),  # and as a suffix
+    st.text(st.characters(codec="utf-8", exclude_characters="=\n\0"), min_size=1, max_size=12),
+)
+_VALUES = st.text(st.characters(codec="utf-8", exclude_characters="\n\0"), max_size=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pairs=st.lists(st.tuples(_NAMES, _VALUES), min_size=1, max_size=40))
+def test_parsing_agrees_with_the_attributes_it_was_written_from(
+    pairs: list[tuple[str, str]],
+) -> None:
+    """Parsed in one pass, a request is the one its pairs make: every known attribute
+    its last value, every pair kept in order, duplicates and odd names included."""
+    written = PolicyRequest.from_attributes(pairs)
+    lines = [f"{name}={value}\n" for name, value in pairs]
+    assert parse_request(lines) == written
+    assert list(PolicyParser().feed("".join(lines).encode() + b"\n")) == [written]
+    assert written.attributes == tuple(pairs)
+    last = dict(pairs)
+    for name in KNOWN:
+        assert getattr(written, name) == last.get(name, "")
+        assert written.get(name) == last.get(name)
+    assert written == reference("".join(lines).encode())
+
+
+_PIECES = [b"a", b"=", b"\n", b"\0", b"\xff", b"\xc3\xa9", b"x=y\n", b"==", b" "]
+_PIECES += [name.encode() + b"=" for name in KNOWN]
+
+
+@settings(max_examples=500, deadline=None)
+@given(pieces=st.lists(st.sampled_from(_PIECES), min_size=1, max_size=30))
+def test_parsing_odd_blocks_agrees_with_reading_line_by_line(pieces: list[bytes]) -> None:
+    block = b"".join(pieces)
+    while b"\n\n" in block:  # an empty line would end the request
+        block = block.replace(b"\n\n", b"\n")
+    block = block.lstrip(b"\n")
+    if not block.endswith(b"\n"):
+        block += b"\n"
+    if block == b"\n":
+        return
+    expected = reference(block)
+    parser = PolicyParser()
+    if expected is None:
+        with pytest.raises(PolicyError):
+            list(parser.feed(block + b"\n"))
+    else:
+        assert list(parser.feed(block + b"\n")) == [expected]
+        assert parse_request(block.split(b"\n")) == expected
+
+
+def test_a_bad_line_after_many_known_ones_fails_at_once() -> None:
+    block = b"request=smtpd_access_policy\nrecipient=a@b\n" * 500 + b"bad\n"
+    started = time.perf_counter()
+    with pytest.raises(PolicyError, match="line 1001 is not name=value"):
+        list(PolicyParser().feed(block + b"\n"))
+    assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    ("pairs", "message"),
+    [
+        ([("", "x")], "attribute 1: '' is not an attribute name"),
+        ([("a", "b"), ("a=b", "c")], "attribute 2: 'a=b' is not an attribute name"),
+        ([("a\nb", "c")], "attribute 1: .* is not an attribute name"),
+        ([("recipient", "a@b\nc=d")], "attribute recipient: .* newline"),
+        ([("recipient", 7)], "attribute 1: the name and value must be strings"),
+        (["recipient=a@b"], "attribute 1: expected a .name, value. pair"),
+    ],
+)
+def test_from_attributes_refuses_what_no_request_line_can_carry(
+    pairs: list[Any], message: str
+) -> None:
+    with pytest.raises(PolicyError, match=message):
+        PolicyRequest.from_attributes(pairs)
 
 
 def test_parser_gives_the_same_requests_however_the_bytes_are_cut() -> None:
