@@ -8,7 +8,9 @@ and on malformed input a log line and a closed connection without a reply.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import itertools
 import os
 import signal
 import socket
@@ -240,12 +242,7 @@ _PIECES += [name.encode() + b"=" for name in KNOWN]
 @settings(max_examples=500, deadline=None)
 @given(pieces=st.lists(st.sampled_from(_PIECES), min_size=1, max_size=30))
 def test_parsing_odd_blocks_agrees_with_reading_line_by_line(pieces: list[bytes]) -> None:
-    block = b"".join(pieces)
-    while b"\n\n" in block:  # an empty line would end the request
-        block = block.replace(b"\n\n", b"\n")
-    block = block.lstrip(b"\n")
-    if not block.endswith(b"\n"):
-        block += b"\n"
+    block = odd_block(pieces)
     if block == b"\n":
         return
     expected = reference(block)
@@ -256,6 +253,71 @@ def test_parsing_odd_blocks_agrees_with_reading_line_by_line(pieces: list[bytes]
     else:
         assert list(parser.feed(block + b"\n")) == [expected]
         assert parse_request(block.split(b"\n")) == expected
+
+
+def odd_block(pieces: list[bytes]) -> bytes:
+    """The lines of one request made of *pieces*: no empty line, a newline at the end."""
+    block = b"".join(pieces)
+    while b"\n\n" in block:  # an empty line would end the request
+        block = block.replace(b"\n\n", b"\n")
+    block = block.lstrip(b"\n")
+    return block if block.endswith(b"\n") else block + b"\n"
+
+
+_BLOCKS = st.one_of(
+    st.lists(st.tuples(_NAMES, _VALUES), min_size=1, max_size=12).map(
+        lambda pairs: "".join(f"{name}={value}\n" for name, value in pairs).encode()
+    ),
+    st.lists(st.sampled_from(_PIECES), min_size=1, max_size=12).map(odd_block),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    blocks=st.lists(_BLOCKS, min_size=1, max_size=5),
+    cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=6),
+)
+def test_reading_a_stream_agrees_with_reading_each_request(
+    blocks: list[bytes], cuts: list[int]
+) -> None:
+    """However the stream is cut, read() and feed() give the requests before the first
+    malformed one, each as reading it line by line gives it, and then the error."""
+    stream = b"".join(block + b"\n" for block in blocks)
+    expected: list[PolicyRequest] = []
+    for block in blocks:
+        request = reference(block)
+        if request is None:
+            break
+        expected.append(request)
+    malformed = len(expected) < len(blocks)
+    edges = [0, *sorted(min(cut, len(stream)) for cut in cuts), len(stream)]
+    pieces = [stream[a:b] for a, b in itertools.pairwise(edges)]
+    parser = PolicyParser()
+    assert [request for piece in pieces for request in parser.read(piece)] == expected
+    assert (parser.error is not None) == malformed
+    assert not parser.pending
+    fed = PolicyParser()
+    taken: list[PolicyRequest] = []
+    with pytest.raises(PolicyError) if malformed else contextlib.nullcontext():
+        for piece in pieces:
+            taken.extend(fed.feed(piece))
+    assert taken == expected
+
+
+def test_read_takes_whole_requests_however_many_a_piece_holds() -> None:
+    parser = PolicyParser()
+    assert [r.recipient for r in parser.read(wire(recipient="a@b"))] == ["a@b"]
+    two = wire(recipient="c@d") + wire(recipient="e@f")
+    assert [r.recipient for r in parser.read(two + b"request=smtpd")] == ["c@d", "e@f"]
+    assert parser.pending and parser.error is None
+    assert [r.recipient for r in parser.read(b"_access_policy\nrecipient=g@h\n\n")] == ["g@h"]
+    assert not parser.pending
+    iterator = parser.feed(wire(recipient="i@j") + wire(recipient="k@l"))
+    assert next(iterator).recipient == "i@j"
+    assert [r.recipient for r in parser.read(wire(recipient="m@n"))] == ["k@l", "m@n"]
+    assert parser.read(wire() + b"bad\n\n" + wire()) == [request()]
+    assert parser.error is not None and "line 1 is not name=value" in str(parser.error)
+    assert parser.read(wire()) == []  # failed for good
 
 
 def test_a_bad_line_after_many_known_ones_fails_at_once() -> None:
@@ -645,11 +707,15 @@ def test_request_larger_than_the_bound_closes_the_connection() -> None:
     assert any(f"larger than {MAX_REQUEST} bytes" in line for line in log.lines())
 
 
-def test_an_internal_error_is_a_temporary_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("verbose", [False, True])
+def test_an_internal_error_is_a_temporary_failure(
+    monkeypatch: pytest.MonkeyPatch, verbose: bool
+) -> None:
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(policy_server, "answer", broken)
+    monkeypatch.setattr(policy_server, "answer", broken)  # with verbose
+    monkeypatch.setattr(policy_server, "respond", broken)  # without
 
     async def scenario(port: int, log: Log) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -658,7 +724,7 @@ def test_an_internal_error_is_a_temporary_failure(monkeypatch: pytest.MonkeyPatc
             assert await read_reply(reader) == b"action=451 4.3.0 Policy service internal error\n\n"
         writer.close()
 
-    log = run_server(scenario)
+    log = run_server(scenario, verbose=verbose)
     assert len(log.lines()) == 2 and "RuntimeError: boom" in log.lines()[0]
 
 
