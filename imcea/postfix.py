@@ -202,7 +202,7 @@ def _read_block(block: bytes | bytearray, max_line: int) -> PolicyRequest:
         for number, raw in enumerate(block.split(b"\n")[:-1], 1):
             if len(raw) > max_line:
                 raise PolicyError(f"line {number} is longer than {max_line} bytes")
-    if b"\0" in block:
+    if 0 in block:  # a null byte (looked up as an int: quicker than as b"\0")
         raise PolicyError("a request must not contain a null byte")
     try:
         text = block.decode("utf-8")
