@@ -117,16 +117,16 @@ class PolicyService:
                     bounce_like_ims=self.bounce_like_ims,
                     ims_local_parts=self.ims_local_parts,
                 )
+            replies = self._replies
+            reply = replies.get(action)
+            if reply is None:
+                reply = format_reply(action)
+                if len(replies) >= REPLIES_REMEMBERED:
+                    replies.clear()
+                replies[action] = reply
         except Exception as exc:  # a policy server must keep answering Postfix
             self.log(f"{peer}: internal error, answered {TEMPFAIL}: {type(exc).__name__}: {exc}")
             return _INTERNAL_ERROR_REPLY
-        replies = self._replies
-        reply = replies.get(action)
-        if reply is None:
-            reply = format_reply(action)
-            if len(replies) >= REPLIES_REMEMBERED:
-                replies.clear()
-            replies[action] = reply
         return reply
 
     def _answer_logged(self, request: PolicyRequest, peer: str) -> str:

@@ -728,6 +728,20 @@ def test_an_internal_error_is_a_temporary_failure(
     assert len(log.lines()) == 2 and "RuntimeError: boom" in log.lines()[0]
 
 
+def test_replies_are_remembered_within_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each reply is the one its action makes, before and after the remembered replies
+    are emptied (malformed recipients echoed in the reply all differ)."""
+    monkeypatch.setattr(policy_server, "REPLIES_REMEMBERED", 4)
+    service = policy_server.PolicyService(RESTRICTED, log=Log())
+    recipients = [f"a{i} b@contoso.com" for i in range(10)] + ["jdoe@contoso.com", REMOTE] * 3
+    for recipient in recipients:
+        req = request(recipient=recipient)
+        assert service.reply(req) == format_reply(respond(req, RESTRICTED))
+    assert service.reply(request(recipient="a3 b@contoso.com")) == (
+        b"action=553 malformed address: <a3 b@contoso.com>\n\n"
+    )
+
+
 def test_verbose_logs_each_decision() -> None:
     async def scenario(port: int, log: Log) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
