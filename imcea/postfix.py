@@ -139,7 +139,7 @@ class PolicyRequest:
         """
         pairs = tuple(pairs)
         for number, pair in enumerate(pairs, 1):
-            if not (isinstance(pair, tuple) and len(pair) == 2):
+            if not (isinstance(pair, tuple | list) and len(pair) == 2):
                 raise PolicyError(f"attribute {number}: expected a (name, value) pair")
             name, value = pair
             if not isinstance(name, str) or not isinstance(value, str):

@@ -328,6 +328,11 @@ def test_a_bad_line_after_many_known_ones_fails_at_once() -> None:
     assert time.perf_counter() - started < 1.0
 
 
+def test_from_attributes_takes_pairs_as_lists_too() -> None:
+    made = PolicyRequest.from_attributes([["recipient", "a@b"], ("sender", "")])
+    assert made.recipient == "a@b" and made.attributes == (("recipient", "a@b"), ("sender", ""))
+
+
 @pytest.mark.parametrize(
     ("pairs", "message"),
     [
