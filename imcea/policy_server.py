@@ -33,15 +33,14 @@ from .decider import Decider
 from .errors import Error
 from .exits import Exit
 from .postfix import (
-    DUNNO,
     MAX_LINE,
     MAX_REQUEST,
     TEMPFAIL,
-    PolicyError,
     PolicyParser,
     PolicyRequest,
     answer,
     format_reply,
+    respond,
 )
 from .settings import Settings
 
@@ -58,8 +57,9 @@ READ_SIZE = 65536
 IDLE_TIMEOUT = 600.0
 #: Seconds the open connections get to finish after SIGTERM.
 SHUTDOWN_GRACE = 5.0
+#: Replies remembered by their action (most actions recur: DUNNO, the IMS's refusals).
+REPLIES_REMEMBERED = 1024
 
-_DUNNO_REPLY = format_reply(DUNNO)
 _INTERNAL_ERROR_REPLY = format_reply(f"{TEMPFAIL} Policy service internal error")
 
 
@@ -91,6 +91,7 @@ class PolicyService:
         self.max_line = max_line
         self.max_request = max_request
         self.idle_timeout = idle_timeout
+        self._replies: dict[str, bytes] = {}  # the reply of each recurring action
         self._open: set[_PolicyProtocol] = set()  # the open TCP connections
         self._all_closed: asyncio.Event | None = None
 
@@ -107,41 +108,61 @@ class PolicyService:
     def reply(self, request: PolicyRequest, peer: str = "") -> bytes:
         """The reply to one request; an unexpected failure is a ``451 4.3.0``."""
         try:
-            result = answer(
-                request,
-                self.decider,
-                bounce_like_ims=self.bounce_like_ims,
-                ims_local_parts=self.ims_local_parts,
-            )
+            if self.verbose:
+                action = self._answer_logged(request, peer)
+            else:
+                action = respond(
+                    request,
+                    self.decider,
+                    bounce_like_ims=self.bounce_like_ims,
+                    ims_local_parts=self.ims_local_parts,
+                )
+            replies = self._replies
+            reply = replies.get(action)
+            if reply is None:
+                reply = format_reply(action)
+                if len(replies) >= REPLIES_REMEMBERED:
+                    replies.clear()
+                replies[action] = reply
         except Exception as exc:  # a policy server must keep answering Postfix
             self.log(f"{peer}: internal error, answered {TEMPFAIL}: {type(exc).__name__}: {exc}")
             return _INTERNAL_ERROR_REPLY
-        if self.verbose:
-            d = result.decision
-            what = result.note if d is None else f"{d.action.value} {d.reason.value}"
-            if d is not None and result.reason != d.reason.value:
-                what = f"{what}, {result.reason}: {result.detail}"
-            self.log(
-                f"{peer}: client={request.client_address} recipient={request.recipient!r} "
-                f"-> {result.action} ({what})"
-            )
-        if result.action == DUNNO:
-            return _DUNNO_REPLY
-        return format_reply(result.action)
+        return reply
+
+    def _answer_logged(self, request: PolicyRequest, peer: str) -> str:
+        """The action for *request*, with a log line that says why."""
+        result = answer(
+            request,
+            self.decider,
+            bounce_like_ims=self.bounce_like_ims,
+            ims_local_parts=self.ims_local_parts,
+        )
+        d = result.decision
+        what = result.note if d is None else f"{d.action.value} {d.reason.value}"
+        if d is not None and result.reason != d.reason.value:
+            what = f"{what}, {result.reason}: {result.detail}"
+        self.log(
+            f"{peer}: client={request.client_address} recipient={request.recipient!r} "
+            f"-> {result.action} ({what})"
+        )
+        return result.action
 
     def replies(self, parser: PolicyParser, data: bytes, peer: str) -> tuple[bytes, bool]:
         """The replies to the requests *data* completes, and whether the input is malformed.
 
         Requests before a malformed one are answered; the malformed one is logged.
         """
-        out: list[bytes] = []
-        try:
-            for request in parser.feed(data):
-                out.append(self.reply(request, peer))
-        except PolicyError as exc:
-            self.log(f"{peer}: malformed request, connection closed without a reply: {exc}")
-            return b"".join(out), True
-        return b"".join(out), False
+        requests = parser.read(data)
+        reply = self.reply
+        if len(requests) == 1:  # the usual piece: one request, as Postfix waits for each reply
+            out = reply(requests[0], peer)
+        else:
+            out = b"".join([reply(request, peer) for request in requests])
+        error = parser.error
+        if error is not None:
+            self.log(f"{peer}: malformed request, connection closed without a reply: {error}")
+            return out, True
+        return out, False
 
     # -- TCP -------------------------------------------------------------------
 

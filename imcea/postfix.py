@@ -41,10 +41,13 @@ What each decision becomes (the access(5) actions Postfix accepts):
 
 from __future__ import annotations
 
+import collections
 import enum
 import functools
 import ipaddress
+import re
 from collections.abc import Callable, Iterable, Iterator
+from typing import NamedTuple
 
 import attrs
 
@@ -89,6 +92,9 @@ DUNNO = "DUNNO"
 
 #: Requests whose client cannot be checked, and unexpected failures, are deferred.
 TEMPFAIL = "451 4.3.0"
+_CLIENT_UNAVAILABLE = (
+    f"{TEMPFAIL} Client address unavailable: the routing restrictions cannot be applied"
+)
 
 #: client_address values that mean "not available" (SMTPD_POLICY_README: an unavailable
 #: value is not sent or sent empty; Postfix writes "unknown" for a client it cannot name).
@@ -109,9 +115,12 @@ class PolicyRequest:
 
     Missing attributes are empty strings, as Postfix sends an unavailable value.  When
     an attribute is sent more than once, the last value counts (SMTPD_POLICY_README
-    lets the server keep either); :attr:`attributes` keeps every line, in order.
+    lets the server keep either).  :attr:`text` is the request as sent: every
+    ``name=value`` line with its newline, without the empty line that ends it;
+    :attr:`attributes` reads all of them from it, in order, when asked.
     """
 
+    text: str = ""
     request: str = ""
     protocol_state: str = ""
     client_address: str = ""
@@ -120,25 +129,35 @@ class PolicyRequest:
     sasl_username: str = ""
     server_address: str = ""
     instance: str = ""
-    attributes: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_attributes(cls, pairs: Iterable[tuple[str, str]]) -> PolicyRequest:
-        """The request for these ``(name, value)`` pairs; unknown names are kept, not used."""
+        """The request for these ``(name, value)`` pairs; unknown names are kept, not used.
+
+        Raises :class:`PolicyError` for a pair that no request line can carry: a name
+        that is empty or holds ``=`` or a newline, a value that holds a newline.
+        """
         pairs = tuple(pairs)
+        for number, pair in enumerate(pairs, 1):
+            if not (isinstance(pair, tuple | list) and len(pair) == 2):
+                raise PolicyError(f"attribute {number}: expected a (name, value) pair")
+            name, value = pair
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise PolicyError(f"attribute {number}: the name and value must be strings")
+            if not name or "=" in name or "\n" in name:
+                raise PolicyError(f"attribute {number}: {_short(name)} is not an attribute name")
+            if "\n" in value:
+                raise PolicyError(f"attribute {name}: a value must not contain a newline")
         given = dict(pairs)  # the last value of a name sent twice counts
-        get = given.get
-        return cls(
-            request=get("request", ""),
-            protocol_state=get("protocol_state", ""),
-            client_address=get("client_address", ""),
-            sender=get("sender", ""),
-            recipient=get("recipient", ""),
-            sasl_username=get("sasl_username", ""),
-            server_address=get("server_address", ""),
-            instance=get("instance", ""),
-            attributes=pairs,
-        )
+        text = "".join(f"{name}={value}\n" for name, value in pairs)
+        return cls(text, *[given.get(name, "") for name in _FIELDS])
+
+    @property
+    def attributes(self) -> tuple[tuple[str, str], ...]:
+        """Every ``(name, value)`` pair of the request, in the order sent."""
+        lines = self.text.split("\n")
+        lines.pop()  # after the last newline
+        return tuple((name, value) for name, _, value in (line.partition("=") for line in lines))
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The (last) value of attribute *name*, or *default* when it was not sent."""
@@ -153,15 +172,18 @@ class PolicyRequest:
         return bool(self.sasl_username)
 
 
-_FIELDS = (
-    "request",
-    "protocol_state",
-    "client_address",
-    "sender",
-    "recipient",
-    "sasl_username",
-    "server_address",
-    "instance",
+#: The attributes a request names, in the order of its fields after ``text``.
+_FIELDS = tuple(field.name for field in attrs.fields(PolicyRequest) if field.name != "text")
+
+#: A request's lines, read in one pass: every line ``name=value`` with a non-empty
+#: name, the known attributes captured.  A repeated group keeps its last match, so the
+#: last of a name sent twice counts; the repetition is possessive (``++``), so a bad
+#: line fails the match at once instead of retrying the lines before it.  Any other
+#: line must start with neither ``=`` nor a newline and hold an ``=``: the regex runs
+#: to the end of the line and back to its last ``=`` (a short way back: Postfix's
+#: values are short), quicker than testing the name character by character.
+_LINES = re.compile(
+    "(?:(?:" + "".join(f"{re.escape(name)}=(.*)|" for name in _FIELDS) + r"[^=\n].*=.*)\n)++"
 )
 
 
@@ -170,29 +192,36 @@ def _short(raw: bytes | str) -> str:
     return shorten(raw if isinstance(raw, str) else raw.decode("utf-8", "backslashreplace"))
 
 
-def _attribute_lines(block: bytes, max_line: int) -> list[tuple[str, str]]:
-    """The ``(name, value)`` pairs of one request's lines (*block* ends with a newline)."""
+def _read_block(block: bytes | bytearray, max_line: int) -> PolicyRequest:
+    """The request of one block of lines (*block* ends with a newline).
+
+    Raises :class:`PolicyError` naming what is wrong: a line over *max_line* bytes, a
+    null byte, invalid UTF-8, or a line (by its number) that is not ``name=value``.
+    """
     if len(block) > max_line:  # else no line of it can be too long
         for number, raw in enumerate(block.split(b"\n")[:-1], 1):
             if len(raw) > max_line:
                 raise PolicyError(f"line {number} is longer than {max_line} bytes")
-    if b"\0" in block:
+    if 0 in block:  # a null byte (looked up as an int: quicker than as b"\0")
         raise PolicyError("a request must not contain a null byte")
     try:
         text = block.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PolicyError(f"invalid UTF-8 at byte {exc.start} of the request") from None
-    lines = text.split("\n")
-    lines.pop()  # after the last newline
-    split = [line.partition("=") for line in lines]
-    pairs = [(name, value) for name, sep, value in split if sep and name]
-    if len(pairs) == len(split):
-        return pairs
-    for number, (name, sep, _) in enumerate(split, 1):  # say which line is bad
+    match = _LINES.fullmatch(text)
+    if match is None:
+        raise _bad_line(text)
+    return PolicyRequest(text, *match.groups(""))
+
+
+def _bad_line(text: str) -> PolicyError:
+    """The error for the first line of *text* that is not ``name=value``."""
+    for number, line in enumerate(text.split("\n")[:-1], 1):
+        name, sep, _ = line.partition("=")
         if not sep or not name:
             what = "is not name=value" if not sep else "has an empty attribute name"
-            raise PolicyError(f"line {number} {what}: {_short(lines[number - 1])}")
-    raise PolicyError("the request is not a sequence of name=value lines")  # not reached
+            return PolicyError(f"line {number} {what}: {_short(line)}")
+    return PolicyError("the request is not a sequence of name=value lines")  # not reached
 
 
 def parse_request(
@@ -206,8 +235,11 @@ def parse_request(
     """
     block = bytearray()
     ended = False
-    for item in lines:
-        raw = item.encode("utf-8", "surrogateescape") if isinstance(item, str) else bytes(item)
+    for number, item in enumerate(lines, 1):
+        try:
+            raw = item.encode("utf-8", "surrogateescape") if isinstance(item, str) else bytes(item)
+        except UnicodeEncodeError as exc:
+            raise PolicyError(f"line {number}: no UTF-8 for the character at {exc.start}") from None
         if raw.endswith(b"\n"):
             raw = raw[:-1]
         if b"\n" in raw:
@@ -222,7 +254,7 @@ def parse_request(
             raise PolicyError(f"the request is larger than {max_request} bytes")
     if not block:
         raise PolicyError("the request has no attributes")
-    return PolicyRequest.from_attributes(_attribute_lines(bytes(block), max_line))
+    return _read_block(bytes(block), max_line)
 
 
 class PolicyParser:
@@ -234,65 +266,130 @@ class PolicyParser:
     bounded), a line without ``=``, a null byte, invalid UTF-8, or an empty request.
     After an error the parser stays failed.  Requests not yet taken from the iterator
     stay buffered for the next call.
+
+    :meth:`read` is the same without an iterator, for a server that answers each
+    piece at once: it returns the requests, and :attr:`error` says whether the input
+    went wrong after them.
     """
 
-    __slots__ = ("_buffer", "_failed", "_line_start", "_scanned", "max_line", "max_request")
+    __slots__ = (
+        "_buffer",
+        "_failed",
+        "_line_start",
+        "_ready",
+        "_scanned",
+        "max_line",
+        "max_request",
+    )
 
     def __init__(self, *, max_line: int = MAX_LINE, max_request: int = MAX_REQUEST) -> None:
         if max_line < 1 or max_request < 2:
             raise ValueError("max_line must be at least 1 and max_request at least 2")
         self.max_line = max_line
         self.max_request = max_request
-        self._buffer = bytearray()
+        self._buffer = bytearray()  # the unfinished request
         self._scanned = 0  # bytes of the buffer already searched for the end of a request
         self._line_start = 0  # where the buffer's unfinished line starts
         self._failed: PolicyError | None = None
+        self._ready: collections.deque[PolicyRequest] = collections.deque()  # not yet taken
 
     @property
     def pending(self) -> bool:
         """Whether part of a request is buffered (the peer stopped in the middle of one)."""
         return bool(self._buffer)
 
-    def feed(self, data: bytes) -> Iterator[PolicyRequest]:
-        """Add *data* to the buffer; iterate over the result to get the complete requests."""
-        if self._failed is None:
-            self._buffer += data
-        return self._requests()
-
-    def _fail(self, message: str) -> PolicyError:
-        self._failed = PolicyError(message)
-        self._buffer.clear()
+    @property
+    def error(self) -> PolicyError | None:
+        """What was wrong with the input, once it went wrong (the parser stays failed)."""
         return self._failed
 
-    def _requests(self) -> Iterator[PolicyRequest]:
+    def feed(self, data: bytes) -> Iterator[PolicyRequest]:
+        """Add *data* to the buffer; iterate over the result to get the complete requests."""
+        self._ready.extend(self._parse(data))
+        return self._take()
+
+    def read(self, data: bytes) -> list[PolicyRequest]:
+        """Add *data*; the requests completed so far, in order (those before an error).
+
+        Never raises for bad input: :attr:`error` is set instead.
+        """
+        if self._ready:  # left behind by an iterator of :meth:`feed`
+            self._ready.extend(self._parse(data))
+            ready = list(self._ready)
+            self._ready.clear()
+            return ready
+        return self._parse(data)
+
+    def _take(self) -> Iterator[PolicyRequest]:
+        ready = self._ready
+        while ready:
+            yield ready.popleft()
+        if self._failed is not None:
+            raise self._failed
+
+    def _fail(self, message: str) -> None:
+        self._failed = PolicyError(message)
+        self._buffer.clear()
+        self._scanned = self._line_start = 0
+
+    def _parse(self, data: bytes) -> list[PolicyRequest]:
+        """The requests *data* completes; the rest of it stays in the buffer."""
+        if self._failed is not None:
+            return []
+        if type(data) is not bytes:  # a bytearray or a memoryview: read a copy
+            data = bytes(data)
         buffer = self._buffer
-        while True:
-            if self._failed is not None:
-                raise self._failed
-            if buffer[:1] == b"\n":
-                raise self._fail("empty request: an empty line without attributes")
-            end = buffer.find(b"\n\n", max(self._scanned - 1, 0))
-            if end < 0:
-                newline = buffer.rfind(b"\n", self._scanned)
-                if newline >= 0:
-                    self._line_start = newline + 1
-                self._scanned = len(buffer)
-                if len(buffer) - self._line_start > self.max_line:
-                    raise self._fail(f"a line is longer than {self.max_line} bytes")
-                if len(buffer) > self.max_request:
-                    raise self._fail(f"a request is larger than {self.max_request} bytes")
-                return
-            size = end + 2
-            if size > self.max_request:
-                raise self._fail(f"a request is larger than {self.max_request} bytes")
-            block = bytes(buffer[: end + 1])
-            del buffer[:size]
-            self._scanned = self._line_start = 0
+        if not buffer and data.endswith(b"\n\n") and len(data) <= self.max_request:
+            # what Postfix sends, as it waits for each reply: one whole request.  Its
+            # lines cannot hold an empty one, so they are read without searching for
+            # the end first; if that fails, the general way below finds out why.
             try:
-                pairs = _attribute_lines(block, self.max_line)
+                return [_read_block(data[:-1], self.max_line)]
+            except PolicyError:
+                pass
+        source: bytes | bytearray
+        if buffer:  # a request was cut: complete it in the buffer
+            buffer += data
+            source, scan = buffer, max(self._scanned - 1, 0)
+        else:  # the usual case: data starts with a request, read it where it is
+            source, scan = data, 0
+        requests: list[PolicyRequest] = []
+        start = 0  # where the request being read starts in source
+        while True:
+            if source.startswith(b"\n", start):
+                self._fail("empty request: an empty line without attributes")
+                return requests
+            end = source.find(b"\n\n", scan)
+            if end < 0:
+                break
+            if end + 2 - start > self.max_request:
+                self._fail(f"a request is larger than {self.max_request} bytes")
+                return requests
+            try:
+                requests.append(_read_block(source[start : end + 1], self.max_line))
             except PolicyError as exc:
-                raise self._fail(str(exc)) from None
-            yield PolicyRequest.from_attributes(pairs)
+                self._fail(str(exc))
+                return requests
+            start = scan = end + 2
+        # the unfinished request, if any, stays in the buffer
+        if source is buffer:
+            if start:
+                del buffer[:start]
+                self._scanned = self._line_start = 0
+        elif start < len(data):
+            buffer += data[start:] if start else data
+        if not buffer:
+            self._scanned = self._line_start = 0
+            return requests
+        newline = buffer.rfind(b"\n", self._scanned)
+        if newline >= 0:
+            self._line_start = newline + 1
+        self._scanned = len(buffer)
+        if len(buffer) - self._line_start > self.max_line:
+            self._fail(f"a line is longer than {self.max_line} bytes")
+        elif len(buffer) > self.max_request:
+            self._fail(f"a request is larger than {self.max_request} bytes")
+        return requests
 
 
 # ---------------------------------------------------------------------------
@@ -485,44 +582,66 @@ def answer(
     ``no``).  Never raises for anything a request can
     contain: what cannot be decided is a ``451 4.3.0`` temporary failure.
     """
+    return PolicyAnswer(*_outcome(request, settings, bounce_like_ims, ims_local_parts))
+
+
+def respond(
+    request: PolicyRequest,
+    settings: Settings | Decider,
+    *,
+    bounce_like_ims: bool = False,
+    ims_local_parts: bool = False,
+) -> str:
+    """The action that answers *request*: what follows ``action=`` in the reply.
+
+    The action of :func:`answer`, without building the answer around it.
+    """
+    return _outcome(request, settings, bounce_like_ims, ims_local_parts)[0]
+
+
+#: :class:`PolicyAnswer`'s fields, in order, as :func:`_outcome` gives them.
+_Outcome = tuple[str, Decision | None, str, str, str]
+
+
+def _outcome(
+    request: PolicyRequest,
+    settings: Settings | Decider,
+    bounce_like_ims: bool,
+    ims_local_parts: bool,
+) -> _Outcome:
+    """The mapping of :func:`answer`: the action, the decision, a note, the reason and
+    its detail."""
     if request.request != "smtpd_access_policy":
-        return PolicyAnswer(DUNNO, note=f"not an smtpd_access_policy request: {request.request!r}")
-    if request.protocol_state.upper() != "RCPT":
-        return PolicyAnswer(DUNNO, note=f"protocol state {request.protocol_state!r}, not RCPT")
+        return DUNNO, None, f"not an smtpd_access_policy request: {request.request!r}", "", ""
+    state = request.protocol_state
+    if state != "RCPT" and state.upper() != "RCPT":
+        return DUNNO, None, f"protocol state {state!r}, not RCPT", "", ""
     recipient = request.recipient
     if not recipient:
-        return PolicyAnswer(DUNNO, note="no recipient")
+        return DUNNO, None, "no recipient", "", ""
     client = request.client_address.strip()
     if client.lower() in _UNAVAILABLE:
-        return PolicyAnswer(
-            f"{TEMPFAIL} Client address unavailable: the routing restrictions cannot be applied",
-            note="client_address is unavailable",
-        )
+        return _CLIENT_UNAVAILABLE, None, "client_address is unavailable", "", ""
     client = client.partition("%")[0]  # an IPv6 zone: networks in the settings have none
-    note = ""
-    server = _server_ip(request.server_address)
-    if server is None and request.server_address.strip().lower() not in _UNAVAILABLE:
-        note = f"server_address {request.server_address!r} is not an IP address; decided without it"
-    # the server address as written: a decider remembers its clients by their strings
-    server_text = None if server is None else request.server_address.strip().partition("%")[0]
+    server = _server_address(request.server_address)
     decider = settings if isinstance(settings, Decider) else Decider(settings)
-    envelope = Envelope(request.sender, (recipient,))
     try:
         verdict = decider.decide(
-            envelope, client, authenticated=request.authenticated, server_ip=server_text
+            Envelope(request.sender, recipient),
+            client,
+            authenticated=bool(request.sasl_username),
+            server_ip=server.text,
         )
     except Error as exc:
-        return PolicyAnswer(
-            f"{TEMPFAIL} Client address {_printable(client)[:60]} is not an IP address",
-            note=str(exc),
-        )
+        action = f"{TEMPFAIL} Client address {_printable(client)[:60]} is not an IP address"
+        return action, None, str(exc), "", ""
     decision = verdict[0]
     action = _action(decision, bounce_like_ims)
     if action == DUNNO:
-        refusal = _sender_routed(request, client, server, decider, ims_local_parts)
+        refusal = _sender_routed(request, client, server.ip, decider, ims_local_parts)
         if refusal:
-            return PolicyAnswer(SENDER_ROUTED_REPLY, decision, note, SENDER_ROUTED_REFUSED, refusal)
-    return PolicyAnswer(action, decision, note, decision.reason.value, decision.detail)
+            return SENDER_ROUTED_REPLY, decision, server.note, SENDER_ROUTED_REFUSED, refusal
+    return action, decision, server.note, str(decision.reason), decision.detail
 
 
 def _sender_routed(
@@ -571,20 +690,33 @@ def _sender_routed(
     return f"{because}; the IMS would refuse that relay: {relayed.detail}"
 
 
+class _ServerAddress(NamedTuple):
+    """A request's server address: ``ip`` (``None`` when unavailable or invalid), ``text``
+    as the decider gets it (without an IPv6 zone), and a ``note`` when it is invalid."""
+
+    ip: IPAddress | None
+    text: str | None
+    note: str
+
+
 @functools.lru_cache(maxsize=256)
-def _server_ip(text: str) -> IPAddress | None:
-    """The server address of a request, or ``None`` when it is unavailable or invalid.
+def _server_address(given: str) -> _ServerAddress:
+    """The server address of a request, read once for all the requests that send it.
 
     Without it ``restrictions.internal`` permits nobody: the safe direction.  A server
     has few addresses, so the answers are remembered.
     """
-    text = text.strip().partition("%")[0]  # an IPv6 zone: networks in the settings have none
-    if text.lower() in _UNAVAILABLE:
-        return None
-    try:
-        return parse_ip(text, key="server_address")
-    except Error:
-        return None
+    text = given.strip().partition("%")[0]  # an IPv6 zone: networks in the settings have none
+    if text.lower() not in _UNAVAILABLE:
+        try:
+            return _ServerAddress(parse_ip(text, key="server_address"), text, "")
+        except Error:
+            pass
+    if given.strip().lower() in _UNAVAILABLE:
+        return _ServerAddress(None, None, "")
+    return _ServerAddress(
+        None, None, f"server_address {given!r} is not an IP address; decided without it"
+    )
 
 
 def _action(decision: Decision, bounce_like_ims: bool) -> str:
@@ -598,19 +730,6 @@ def _action(decision: Decision, bounce_like_ims: bool) -> str:
         return DUNNO
     status = REASONS[decision.reason].status
     return f"550 {status} {decision.ndr} ({decision.reason.value})"
-
-
-def respond(
-    request: PolicyRequest,
-    settings: Settings | Decider,
-    *,
-    bounce_like_ims: bool = False,
-    ims_local_parts: bool = False,
-) -> str:
-    """The action that answers *request*: what follows ``action=`` in the reply."""
-    return answer(
-        request, settings, bounce_like_ims=bounce_like_ims, ims_local_parts=ims_local_parts
-    ).action
 
 
 def format_reply(action: str) -> bytes:

@@ -8,7 +8,9 @@ and on malformed input a log line and a closed connection without a reply.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import itertools
 import os
 import signal
 import socket
@@ -145,6 +147,7 @@ def test_parse_request_without_newlines_and_the_last_duplicate_wins() -> None:
         (["=value"], "empty attribute name"),
         (["name=va\0lue"], "null byte"),
         ([b"name=\xff\xfe"], "invalid UTF-8"),
+        (["a=b", "name=\ud800"], "line 2: no UTF-8 for the character at 5"),
         ([], "no attributes"),
         (["", ""], "follows the empty line"),
         (["a=b", "", "c=d"], "follows the empty line"),
@@ -157,6 +160,7 @@ def test_parse_request_without_newlines_and_the_last_duplicate_wins() -> None:
         "empty-name",
         "nul",
         "bad-utf8",
+        "surrogate",
         "empty",
         "two-empty-lines",
         "after-end",
@@ -176,6 +180,175 @@ def test_a_line_exactly_at_the_bound_is_accepted() -> None:
     assert parse_request([line]).get("name") == "x" * (MAX_LINE - 5)
     with pytest.raises(PolicyError):
         parse_request([line + "x"])
+
+
+KNOWN = ("request", "protocol_state", "client_address", "sender", "recipient")
+KNOWN += ("sasl_username", "server_address", "instance")
+
+
+def reference(block: bytes) -> PolicyRequest | None:
+    """The request SMTPD_POLICY_README describes, read line by line, or ``None`` when
+    *block* (lines, each with its newline) is not one: a line without ``=`` or with an
+    empty name, a null byte, invalid UTF-8."""
+    try:
+        text = block.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if "\0" in text:
+        return None
+    pairs = []
+    for line in text.split("\n")[:-1]:
+        name, sep, value = line.partition("=")
+        if not sep or not name:
+            return None
+        pairs.append((name, value))
+    last = dict(pairs)
+    known = {name: last.get(name, "") for name in KNOWN}
+    return PolicyRequest(**known, text=text)
+
+
+_NAMES = st.one_of(
+    st.sampled_from(KNOWN),
+    st.sampled_from(KNOWN).map(lambda name: name + "x"),  # a known name as a prefix
+    st.sampled_from(KNOWN).map(lambda name: "x_" + name),  # and as a suffix
+    st.text(st.characters(codec="utf-8", exclude_characters="=\n\0"), min_size=1, max_size=12),
+)
+_VALUES = st.text(st.characters(codec="utf-8", exclude_characters="\n\0"), max_size=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pairs=st.lists(st.tuples(_NAMES, _VALUES), min_size=1, max_size=40))
+def test_parsing_agrees_with_the_attributes_it_was_written_from(
+    pairs: list[tuple[str, str]],
+) -> None:
+    """Parsed in one pass, a request is the one its pairs make: every known attribute
+    its last value, every pair kept in order, duplicates and odd names included."""
+    written = PolicyRequest.from_attributes(pairs)
+    lines = [f"{name}={value}\n" for name, value in pairs]
+    assert parse_request(lines) == written
+    assert list(PolicyParser().feed("".join(lines).encode() + b"\n")) == [written]
+    assert written.attributes == tuple(pairs)
+    last = dict(pairs)
+    for name in KNOWN:
+        assert getattr(written, name) == last.get(name, "")
+        assert written.get(name) == last.get(name)
+    assert written == reference("".join(lines).encode())
+
+
+_PIECES = [b"a", b"=", b"\n", b"\0", b"\xff", b"\xc3\xa9", b"x=y\n", b"==", b" "]
+_PIECES += [name.encode() + b"=" for name in KNOWN]
+
+
+@settings(max_examples=500, deadline=None)
+@given(pieces=st.lists(st.sampled_from(_PIECES), min_size=1, max_size=30))
+def test_parsing_odd_blocks_agrees_with_reading_line_by_line(pieces: list[bytes]) -> None:
+    block = odd_block(pieces)
+    if block == b"\n":
+        return
+    expected = reference(block)
+    parser = PolicyParser()
+    if expected is None:
+        with pytest.raises(PolicyError):
+            list(parser.feed(block + b"\n"))
+    else:
+        assert list(parser.feed(block + b"\n")) == [expected]
+        assert parse_request(block.split(b"\n")) == expected
+
+
+def odd_block(pieces: list[bytes]) -> bytes:
+    """The lines of one request made of *pieces*: no empty line, a newline at the end."""
+    block = b"".join(pieces)
+    while b"\n\n" in block:  # an empty line would end the request
+        block = block.replace(b"\n\n", b"\n")
+    block = block.lstrip(b"\n")
+    return block if block.endswith(b"\n") else block + b"\n"
+
+
+_BLOCKS = st.one_of(
+    st.lists(st.tuples(_NAMES, _VALUES), min_size=1, max_size=12).map(
+        lambda pairs: "".join(f"{name}={value}\n" for name, value in pairs).encode()
+    ),
+    st.lists(st.sampled_from(_PIECES), min_size=1, max_size=12).map(odd_block),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    blocks=st.lists(_BLOCKS, min_size=1, max_size=5),
+    cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=6),
+)
+def test_reading_a_stream_agrees_with_reading_each_request(
+    blocks: list[bytes], cuts: list[int]
+) -> None:
+    """However the stream is cut, read() and feed() give the requests before the first
+    malformed one, each as reading it line by line gives it, and then the error."""
+    stream = b"".join(block + b"\n" for block in blocks)
+    expected: list[PolicyRequest] = []
+    for block in blocks:
+        request = reference(block)
+        if request is None:
+            break
+        expected.append(request)
+    malformed = len(expected) < len(blocks)
+    edges = [0, *sorted(min(cut, len(stream)) for cut in cuts), len(stream)]
+    pieces = [stream[a:b] for a, b in itertools.pairwise(edges)]
+    parser = PolicyParser()
+    assert [request for piece in pieces for request in parser.read(piece)] == expected
+    assert (parser.error is not None) == malformed
+    assert not parser.pending
+    fed = PolicyParser()
+    taken: list[PolicyRequest] = []
+    with pytest.raises(PolicyError) if malformed else contextlib.nullcontext():
+        for piece in pieces:
+            taken.extend(fed.feed(piece))
+    assert taken == expected
+
+
+def test_read_takes_whole_requests_however_many_a_piece_holds() -> None:
+    parser = PolicyParser()
+    assert [r.recipient for r in parser.read(wire(recipient="a@b"))] == ["a@b"]
+    two = wire(recipient="c@d") + wire(recipient="e@f")
+    assert [r.recipient for r in parser.read(two + b"request=smtpd")] == ["c@d", "e@f"]
+    assert parser.pending and parser.error is None
+    assert [r.recipient for r in parser.read(b"_access_policy\nrecipient=g@h\n\n")] == ["g@h"]
+    assert not parser.pending
+    iterator = parser.feed(wire(recipient="i@j") + wire(recipient="k@l"))
+    assert next(iterator).recipient == "i@j"
+    assert [r.recipient for r in parser.read(wire(recipient="m@n"))] == ["k@l", "m@n"]
+    assert parser.read(wire() + b"bad\n\n" + wire()) == [request()]
+    assert parser.error is not None and "line 1 is not name=value" in str(parser.error)
+    assert parser.read(wire()) == []  # failed for good
+
+
+def test_a_bad_line_after_many_known_ones_fails_at_once() -> None:
+    block = b"request=smtpd_access_policy\nrecipient=a@b\n" * 500 + b"bad\n"
+    started = time.perf_counter()
+    with pytest.raises(PolicyError, match="line 1001 is not name=value"):
+        list(PolicyParser().feed(block + b"\n"))
+    assert time.perf_counter() - started < 1.0
+
+
+def test_from_attributes_takes_pairs_as_lists_too() -> None:
+    made = PolicyRequest.from_attributes([["recipient", "a@b"], ("sender", "")])
+    assert made.recipient == "a@b" and made.attributes == (("recipient", "a@b"), ("sender", ""))
+
+
+@pytest.mark.parametrize(
+    ("pairs", "message"),
+    [
+        ([("", "x")], "attribute 1: '' is not an attribute name"),
+        ([("a", "b"), ("a=b", "c")], "attribute 2: 'a=b' is not an attribute name"),
+        ([("a\nb", "c")], "attribute 1: .* is not an attribute name"),
+        ([("recipient", "a@b\nc=d")], "attribute recipient: .* newline"),
+        ([("recipient", 7)], "attribute 1: the name and value must be strings"),
+        (["recipient=a@b"], "attribute 1: expected a .name, value. pair"),
+    ],
+)
+def test_from_attributes_refuses_what_no_request_line_can_carry(
+    pairs: list[Any], message: str
+) -> None:
+    with pytest.raises(PolicyError, match=message):
+        PolicyRequest.from_attributes(pairs)
 
 
 def test_parser_gives_the_same_requests_however_the_bytes_are_cut() -> None:
@@ -539,11 +712,15 @@ def test_request_larger_than_the_bound_closes_the_connection() -> None:
     assert any(f"larger than {MAX_REQUEST} bytes" in line for line in log.lines())
 
 
-def test_an_internal_error_is_a_temporary_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("verbose", [False, True])
+def test_an_internal_error_is_a_temporary_failure(
+    monkeypatch: pytest.MonkeyPatch, verbose: bool
+) -> None:
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(policy_server, "answer", broken)
+    monkeypatch.setattr(policy_server, "answer", broken)  # with verbose
+    monkeypatch.setattr(policy_server, "respond", broken)  # without
 
     async def scenario(port: int, log: Log) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -552,8 +729,22 @@ def test_an_internal_error_is_a_temporary_failure(monkeypatch: pytest.MonkeyPatc
             assert await read_reply(reader) == b"action=451 4.3.0 Policy service internal error\n\n"
         writer.close()
 
-    log = run_server(scenario)
+    log = run_server(scenario, verbose=verbose)
     assert len(log.lines()) == 2 and "RuntimeError: boom" in log.lines()[0]
+
+
+def test_replies_are_remembered_within_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each reply is the one its action makes, before and after the remembered replies
+    are emptied (malformed recipients echoed in the reply all differ)."""
+    monkeypatch.setattr(policy_server, "REPLIES_REMEMBERED", 4)
+    service = policy_server.PolicyService(RESTRICTED, log=Log())
+    recipients = [f"a{i} b@contoso.com" for i in range(10)] + ["jdoe@contoso.com", REMOTE] * 3
+    for recipient in recipients:
+        req = request(recipient=recipient)
+        assert service.reply(req) == format_reply(respond(req, RESTRICTED))
+    assert service.reply(request(recipient="a3 b@contoso.com")) == (
+        b"action=553 malformed address: <a3 b@contoso.com>\n\n"
+    )
 
 
 def test_verbose_logs_each_decision() -> None:

@@ -243,6 +243,27 @@ def test_no_trick_that_postfix_routes_away_is_answered_dunno(
         assert result.action != DUNNO, (recipient, reading, result)
 
 
+@settings(max_examples=400, deadline=None)
+@given(
+    recipient=st.one_of(
+        relay_tricks(["contoso.com"], ["remote.example"], server_ips=["127.0.0.1"]),
+        st.text(st.sampled_from('ab.@%!"\\:<>[] '), min_size=1, max_size=24).map(
+            lambda text: text + "@contoso.com"
+        ),
+    )
+)
+def test_what_the_policy_skips_postfix_reads_as_written(recipient: str) -> None:
+    """The policy asks for Postfix's reading only of a recipient with a ``%``, a ``!`` or
+    a second ``@``: any other one Postfix cannot unwrap, whatever its settings."""
+    path = parse_path(recipient)
+    if not isinstance(path, RecipientPath) or path.domain is None:
+        return
+    if "%" in recipient or "!" in recipient or recipient.count("@") > 1:
+        return
+    reading = postfix_reading(path, lambda domain: True)  # every domain local: unwrap all
+    assert not reading.unwrapped, (recipient, reading)
+
+
 # ---------------------------------------------------------------------------
 # main.cf
 
