@@ -14,7 +14,16 @@ beyond the last one: reading a dotted quad costs little more than looking it up.
 
 from __future__ import annotations
 
-from .decision import Answers, Client, Envelope, Permission, Verdict, decide_envelope
+from .decision import (
+    Answers,
+    Client,
+    Decision,
+    Envelope,
+    Permission,
+    Verdict,
+    decide_envelope,
+    decide_recipient,
+)
 from .networks import IPAddress
 from .settings import Route, Settings
 
@@ -71,6 +80,24 @@ class Decider(Answers):
         server_ip: str | IPAddress | None = None,
     ) -> Verdict:
         """Decide every recipient of *envelope*: the same verdict as :func:`imcea.decide`."""
+        return decide_envelope(envelope, self._client(sender_ip, authenticated, server_ip), self)
+
+    def decide_recipient(
+        self,
+        recipient: str,
+        sender_ip: str | IPAddress,
+        *,
+        authenticated: bool = False,
+        server_ip: str | IPAddress | None = None,
+    ) -> Decision:
+        """Decide one ``RCPT TO``, as an SMTP server meets them: the decision that
+        :meth:`decide` gives *recipient* in any envelope (the rules never read the
+        sender, nor the other recipients)."""
+        client = self._client(sender_ip, authenticated, server_ip)
+        return decide_recipient(recipient, client, self)
+
+    def _client(self, sender_ip: object, authenticated: object, server_ip: object) -> Client:
+        """:meth:`Client.of <imcea.decision.Client.of>`, kept for the next call."""
         last = self._last  # one tuple, so that threads never see half of it
         if (
             last is not None
@@ -78,11 +105,10 @@ class Decider(Answers):
             and authenticated == last[1]
             and server_ip == last[2]
         ):
-            client = last[3]
-        else:
-            client = Client.of(sender_ip, authenticated, server_ip)
-            self._last = (sender_ip, authenticated, server_ip, client)
-        return decide_envelope(envelope, client, self)
+            return last[3]
+        client = Client.of(sender_ip, bool(authenticated), server_ip)
+        self._last = (sender_ip, authenticated, server_ip, client)
+        return client
 
     def route(self, domain: str) -> Route | None:
         """The routing entry of *domain* (DESIGN §2.2), remembered."""

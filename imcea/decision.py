@@ -41,6 +41,7 @@ __all__ = [
     "Verdict",
     "decide",
     "decide_envelope",
+    "decide_recipient",
     "permission",
 ]
 
@@ -151,9 +152,7 @@ class Client(NamedTuple):
         """The client at *sender_ip*; raises :class:`imcea.Error` for anything but an IP
         address (a string or an ``ipaddress`` object), naming ``sender_ip``/``server_ip``."""
         if type(sender_ip) is str and (quad := dotted_quad(sender_ip)) is not None:
-            if server_ip is None:  # how most clients are given: nothing more to parse
-                return _new_tuple(cls, (sender_ip, 4, quad, bool(authenticated), None))
-            text, version, value = sender_ip, 4, quad
+            text, version, value = sender_ip, 4, quad  # how most clients are given
         else:
             version, value = ip_key(sender_ip, key="sender_ip")
             if type(sender_ip) is str:
@@ -161,7 +160,7 @@ class Client(NamedTuple):
             else:
                 text = str(parse_ip(sender_ip, key="sender_ip"))
         server = None if server_ip is None else parse_ip(server_ip, key="server_ip")
-        return cls(text, version, value, bool(authenticated), server)
+        return _new_tuple(cls, (text, version, value, bool(authenticated), server))
 
 
 class Permission(NamedTuple):
@@ -222,6 +221,14 @@ def decide_envelope(envelope: Envelope, client: Client, answers: Answers) -> Ver
     if len(recipients) == 1:  # most envelopes: no list to build
         return Verdict((_decide(recipients[0], client, answers),))
     return Verdict([_decide(recipient, client, answers) for recipient in recipients])
+
+
+def decide_recipient(recipient: str, client: Client, answers: Answers) -> Decision:
+    """One recipient from *client*, with the settings of *answers*: what
+    :func:`decide_envelope` gives it in any envelope."""
+    if not isinstance(recipient, str):
+        raise Error(f"recipient: expected a string, got {shorten(recipient)}")
+    return _decide(recipient, client, answers)
 
 
 #: What :data:`REASONS` says of each reason, as :func:`_decision` reads it for every

@@ -52,7 +52,7 @@ from typing import NamedTuple
 import attrs
 
 from .decider import Decider
-from .decision import Action, Decision, Envelope
+from .decision import Action, Decision
 from .errors import Error, shorten
 from .networks import IPAddress, Network, parse_ip
 from .paths import Malformed, Path, parse_path
@@ -626,16 +626,12 @@ def _outcome(
     server = _server_address(request.server_address)
     decider = settings if isinstance(settings, Decider) else Decider(settings)
     try:
-        verdict = decider.decide(
-            Envelope(request.sender, recipient),
-            client,
-            authenticated=bool(request.sasl_username),
-            server_ip=server.text,
+        decision = decider.decide_recipient(
+            recipient, client, authenticated=bool(request.sasl_username), server_ip=server.ip
         )
     except Error as exc:
         action = f"{TEMPFAIL} Client address {_printable(client)[:60]} is not an IP address"
         return action, None, str(exc), "", ""
-    decision = verdict[0]
     action = _action(decision, bounce_like_ims)
     if action == DUNNO:
         refusal = _sender_routed(request, client, server.ip, decider, ims_local_parts)
@@ -679,23 +675,19 @@ def _sender_routed(
     )
     if not decider.settings.reroute:
         return f"{because}; rerouting is off, so the IMS relays for nobody (KB Q237927)"
-    relayed = decider.decide(
-        Envelope(request.sender, (reading.address,)),
-        client,
-        authenticated=request.authenticated,
-        server_ip=server,
-    )[0]
+    relayed = decider.decide_recipient(
+        reading.address, client, authenticated=request.authenticated, server_ip=server
+    )
     if relayed.action is Action.REROUTE:
         return ""
     return f"{because}; the IMS would refuse that relay: {relayed.detail}"
 
 
 class _ServerAddress(NamedTuple):
-    """A request's server address: ``ip`` (``None`` when unavailable or invalid), ``text``
-    as the decider gets it (without an IPv6 zone), and a ``note`` when it is invalid."""
+    """A request's server address: ``ip`` (``None`` when unavailable or invalid, read
+    without an IPv6 zone), and a ``note`` when it is invalid."""
 
     ip: IPAddress | None
-    text: str | None
     note: str
 
 
@@ -709,13 +701,13 @@ def _server_address(given: str) -> _ServerAddress:
     text = given.strip().partition("%")[0]  # an IPv6 zone: networks in the settings have none
     if text.lower() not in _UNAVAILABLE:
         try:
-            return _ServerAddress(parse_ip(text, key="server_address"), text, "")
+            return _ServerAddress(parse_ip(text, key="server_address"), "")
         except Error:
             pass
     if given.strip().lower() in _UNAVAILABLE:
-        return _ServerAddress(None, None, "")
+        return _ServerAddress(None, "")
     return _ServerAddress(
-        None, None, f"server_address {given!r} is not an IP address; decided without it"
+        None, f"server_address {given!r} is not an IP address; decided without it"
     )
 
 

@@ -39,6 +39,8 @@ MAPPING: dict[str, Any] = {
     },
 }
 
+CONFIG = imcea.load_settings(MAPPING)
+
 
 def envelopes(count: int) -> list[tuple[imcea.Envelope, str, bool, str | None]]:
     """Envelopes of many different recipients and clients (most seen once)."""
@@ -241,3 +243,34 @@ def test_the_last_client_is_read_again_when_anything_about_it_differs() -> None:
         got = decider.decide(envelope, ip, authenticated=authenticated, server_ip=server)  # type: ignore[arg-type]
         want = imcea.decide(envelope, ip, config, authenticated=authenticated, server_ip=server)  # type: ignore[arg-type]
         assert got == want, (ip, authenticated, server)
+
+
+def test_one_recipient_is_decided_as_in_any_envelope() -> None:
+    config = imcea.load_settings(MAPPING)
+    decider = imcea.Decider(config)
+    for envelope, ip, authenticated, server in envelopes(400):
+        verdict = imcea.decide(envelope, ip, config, authenticated=authenticated, server_ip=server)
+        for recipient, decision in zip(envelope.recipients, verdict, strict=True):
+            got = decider.decide_recipient(
+                recipient, ip, authenticated=authenticated, server_ip=server
+            )
+            assert got == decision
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    recipient=strategies.relay_tricks(LOCAL) | st.text(max_size=60),
+    ip=strategies.client_ips(CONFIG),
+)
+def test_one_recipient_against_the_envelope_for_any_recipient(recipient: str, ip: Any) -> None:
+    config = CONFIG
+    envelope = imcea.Envelope("s@x.example", [recipient])
+    want = imcea.decide(envelope, ip, config)[0]
+    assert imcea.Decider(config).decide_recipient(recipient, ip) == want
+
+
+@pytest.mark.parametrize("recipient", [None, b"user@contoso.com", ["user@contoso.com"], 7])
+def test_one_recipient_must_be_a_string(recipient: object) -> None:
+    decider = imcea.Decider(imcea.load_settings(MAPPING))
+    with pytest.raises(imcea.Error, match=r"^recipient: expected a string"):
+        decider.decide_recipient(recipient, "10.0.0.5")  # type: ignore[arg-type]
