@@ -1,9 +1,10 @@
 """An SMTP gateway that answers every RCPT TO the way an Exchange 5.5 IMS would.
 
 It runs the ``aiosmtpd`` SMTP server with :class:`IMSHandler`: for each ``RCPT TO`` the
-handler calls :func:`imcea.decide` with the client's IP address (``session.peer[0]``),
-whether the session authenticated (``session.authenticated``) and the server address
-the client connected to, and answers with the decision's reply:
+handler asks its :class:`imcea.Decider` (``decide_recipient``) with the client's IP
+address (``session.peer[0]``), whether the session authenticated
+(``session.authenticated``) and the server address the client connected to, and answers
+with the decision's reply:
 
 - Deliver and Reroute: accepted (``250 OK - Recipient <...>``) and recorded with the
   decision, which says where the IMS would deliver or relay the recipient;
@@ -72,9 +73,9 @@ class Message:
 
 
 class IMSHandler:
-    """An aiosmtpd handler: ``handle_RCPT`` asks :func:`imcea.decide`, ``handle_DATA`` records.
+    """An aiosmtpd handler: ``handle_RCPT`` asks the settings' decider, ``handle_DATA`` records.
 
-    *server_ip* overrides the server address passed to ``decide()``; by default it is
+    *server_ip* overrides the server address the decider is given; by default it is
     the local address of the connection (for ``restrictions.internal``).
     *on_message* is called with each recorded :class:`Message`.
     """
@@ -87,6 +88,7 @@ class IMSHandler:
         on_message: Callable[[Message], None] | None = None,
     ) -> None:
         self.settings = settings
+        self.decider = imcea.Decider(settings)  # one for every session of this server
         self.server_ip = server_ip
         self.on_message = on_message
         self.messages: list[Message] = []
@@ -105,14 +107,9 @@ class IMSHandler:
             sockname = server.transport.get_extra_info("sockname")
             server_ip = sockname[0] if sockname else None
         peer: Any = session.peer
-        verdict = imcea.decide(
-            imcea.Envelope(envelope.mail_from or "", [address]),
-            peer[0],
-            self.settings,
-            authenticated=bool(session.authenticated),
-            server_ip=server_ip,
+        return self.decider.decide_recipient(
+            address, peer[0], authenticated=bool(session.authenticated), server_ip=server_ip
         )
-        return verdict[0]
 
     async def handle_RCPT(
         self,

@@ -51,7 +51,8 @@ class Decider(Answers):
     Threads: a decider may be shared.  Its memories are dictionaries that are only
     looked up, added to and emptied, each a single operation that is atomic in CPython
     (and locked inside the dictionary on free-threaded builds); two threads that miss at
-    once both compute the same answer, and one of them is kept.
+    once both compute the same answer, and one of them is kept.  The last client is one
+    tuple of the call's arguments and the client, read and replaced whole.
 
     A decider pickles as its settings: what it remembered is not sent along.
     """
