@@ -43,10 +43,10 @@ class Decider(Answers):
 
     What it remembers: the routing entry of at most :data:`ROUTES_REMEMBERED` domains,
     the §2.3 answer for at most :data:`CLIENTS_REMEMBERED` clients, and the client of
-    the last call as read (a server's next envelope mostly comes from the same one).  Each memory is
-    emptied when full, so a decider stays within a few megabytes whatever it is asked.
-    Both are derived from the settings and the client alone, and settings never change:
-    remembering changes no verdict.
+    the last call as read (a server's next envelope mostly comes from the same one).
+    Each memory is emptied when full, so a decider stays within a few megabytes whatever
+    it is asked.  All are derived from the settings and the client alone, and settings
+    never change: remembering changes no verdict.
 
     Threads: a decider may be shared.  Its memories are dictionaries that are only
     looked up, added to and emptied, each a single operation that is atomic in CPython

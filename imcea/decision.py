@@ -277,10 +277,10 @@ def _decide(recipient: str, client: Client, answers: Answers) -> Decision:
             "a bare Postmaster must be accepted (RFC 5321 section 4.5.1)",
             "postmaster",
         )
-    destination = _classify(path, answers, answers.settings.reroute)
+    destination = _classify(path, answers, rerouting=answers.settings.reroute)
     if destination is None:
-        return _inbound(recipient, path, client, answers, 0)
-    return _relay(recipient, destination, client, answers, None)
+        return _inbound(recipient, path, client, answers, depth=0)
+    return _relay(recipient, destination, client, answers, refusal=None)
 
 
 class Destination(NamedTuple):
@@ -293,7 +293,7 @@ class Destination(NamedTuple):
     why: str
 
 
-def _classify(path: Path, answers: Answers, rerouting: bool) -> Destination | None:
+def _classify(path: Path, answers: Answers, *, rerouting: bool) -> Destination | None:
     """Step 2: ``None`` for an inbound destination, else where the reroute goes."""
     domain = path.domain
     assert domain is not None  # the bare postmaster never gets here
@@ -324,6 +324,7 @@ def _relay(
     destination: Destination,
     client: Client,
     answers: Answers,
+    *,
     refusal: Reason | None,
     context: str = "",
 ) -> Decision:
@@ -408,7 +409,7 @@ def _encapsulated_smtp(
             f"the encapsulated SMTP address {inner_text!r} is not a valid path ({why})",
         )
     context = f"encapsulated {inner_text}: "
-    destination = _classify(inner, answers, True)
+    destination = _classify(inner, answers, rerouting=True)
     if destination is None:  # the inner address is inbound: decided one level deeper
         decision = _inbound(recipient, inner, client, answers, level)
         return decision._replace(detail=context + decision.detail)
@@ -420,7 +421,7 @@ def _encapsulated_smtp(
         hop = destination.hop
         return _decision(recipient, Reason.ENCAPSULATED_BYPASS, why, destination.resolved, hop)
     refusal = Reason.ENCAPSULATED_RELAY_DENIED
-    return _relay(recipient, destination, client, answers, refusal, context)
+    return _relay(recipient, destination, client, answers, refusal=refusal, context=context)
 
 
 def _encapsulated_exchange(recipient: str, addrtype: str, dn: str, settings: Settings) -> Decision:
