@@ -25,6 +25,7 @@ import attrs
 
 from .codec import encode
 from .errors import Error
+from .tomlfile import load_toml
 
 __all__ = [
     "ABUSE_NET",
@@ -283,21 +284,12 @@ def load_battery(path: str | os.PathLike[str] | None = None) -> Battery:
     Raises :class:`BatteryError` naming the file, the entry (``group 2 'maps': trick 5
     'maps-05-null-sender'``) and the key.
     """
-    import tomllib
-
     if path is None:
         resource = resources.files("imcea").joinpath("battery.toml")
         source, reader = str(resource), resource.read_bytes
     else:
         source, reader = os.fspath(path), Path(path).read_bytes
-    try:
-        data = tomllib.loads(reader().decode("utf-8"))
-    except OSError as exc:
-        raise BatteryError(f"{source}: cannot read the battery: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise BatteryError(f"{source}: not valid UTF-8") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise BatteryError(f"{source}: not valid TOML: {exc}") from None
+    data = load_toml(reader, "battery", lambda message: BatteryError(f"{source}: {message}"))
     return _parse(data, source)
 
 

@@ -59,6 +59,7 @@ from .exits import Exit
 from .networks import IPAddress, parse_ip
 from .reasons import REASONS
 from .settings import Settings, load_settings
+from .tomlfile import load_toml
 
 __all__ = [
     "OUTCOME_KEYS",
@@ -343,19 +344,11 @@ def load_cases(path: str | os.PathLike[str]) -> CaseFile:
 
     Raises :class:`CaseFileError` naming the file, the case and the key.
     """
-    import tomllib
-
     source = os.fspath(path)
     file_path = FilePath(source)
-    try:
-        with file_path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except OSError as exc:
-        raise CaseFileError(source, f"cannot read the case file: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise CaseFileError(source, "the case file is not valid UTF-8") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CaseFileError(source, f"not valid TOML: {exc}") from None
+    data = load_toml(
+        file_path.read_bytes, "case file", lambda message: CaseFileError(source, message)
+    )
     return parse_cases(data, source=source, base=file_path.parent)
 
 

@@ -18,6 +18,7 @@ import attrs
 from .domains import DomainError, normalise_domain
 from .errors import Error, SettingsError, shorten
 from .networks import IPAddress, NetworkSet, parse_ip, parse_network
+from .tomlfile import load_toml
 
 __all__ = [
     "Directory",
@@ -464,19 +465,11 @@ def load_settings(source: str | os.PathLike[str] | Mapping[str, Any]) -> Setting
         base = FilePath.cwd()
         where = "settings"
     elif isinstance(source, str | os.PathLike):
-        import tomllib
-
         path = FilePath(source)
         where = str(path)
-        try:
-            with path.open("rb") as handle:
-                data = tomllib.load(handle)
-        except OSError as exc:
-            raise SettingsError(f"{where}: cannot read the settings file: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise SettingsError(f"{where}: the settings file is not valid UTF-8") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise SettingsError(f"{where}: not valid TOML: {exc}") from None
+        data = load_toml(
+            path.read_bytes, "settings file", lambda message: SettingsError(f"{where}: {message}")
+        )
         base = path.parent
     else:
         raise SettingsError(f"settings: expected a file path or a mapping, got {shorten(source)}")
