@@ -6,8 +6,11 @@ both for any iterable of records (JSON lines, mappings, :class:`~imcea.Record` v
 or objects with the same attributes), one decision per recipient, lazily: nothing is
 held beyond the record at hand, so a log of any size is replayed in flat memory.
 
-Every decision is made by a :class:`~imcea.Decider`, one per settings value for the
-whole log.  :func:`replay_lines` is the same replay written as the output records of
+Every decision is made by the rules of :mod:`imcea.decision` with the answers of one
+:class:`~imcea.Decider` per settings value for the whole log: the fields of a record
+are checked once (:mod:`imcea.records`), the client is read once per record, and each
+recipient is decided as :meth:`Decider.decide <imcea.Decider.decide>` would decide it.
+:func:`replay_lines` is the same replay written as the output records of
 ``imcea replay`` (one JSON line per recipient); :func:`output_record` and
 :func:`output_line` turn one result of :func:`replay` into the same object or line.
 A :class:`Summary` counts outcomes as they go by, and :class:`Groups` counts them by
@@ -25,7 +28,7 @@ from typing import Any, Final, TypeVar, overload
 import attrs
 
 from .decider import Decider
-from .decision import Action, Decision, Envelope, Reason
+from .decision import Action, Client, Decision, Reason, decide_recipient
 from .errors import Error
 from .records import Fields, Record, RecordError, read_fields, read_record
 from .settings import Settings
@@ -448,9 +451,9 @@ class _Pass:
     def results(self, line: int, fields: Fields) -> list[tuple[Decision, Decision | None]]:
         """The results of one record, counted: each recipient's decision, or when
         comparing, the ``(before, after)`` decisions of the changed recipients."""
-        sender, recipients, ip, authenticated, server_ip, _ = fields
-        envelope = Envelope(sender, recipients)
-        before = self.before.decide(envelope, ip, authenticated=authenticated, server_ip=server_ip)
+        _, recipients, ip, authenticated, server_ip, _ = fields
+        client = Client.of(ip, authenticated, server_ip)
+        before = [decide_recipient(recipient, client, self.before) for recipient in recipients]
         counts = self.counts
         counts.recipients += len(before)
         out: list[tuple[Decision, Decision | None]]
@@ -461,9 +464,7 @@ class _Pass:
                 outcomes[key] = outcomes.get(key, 0) + 1
             out = [(d, None) for d in before]
         else:
-            after = self.after.decide(
-                envelope, ip, authenticated=authenticated, server_ip=server_ip
-            )
+            after = [decide_recipient(recipient, client, self.after) for recipient in recipients]
             out = []
             for old, new in zip(before, after, strict=True):
                 if old.action is not new.action or old.reason is not new.reason:
@@ -621,20 +622,22 @@ def _lines(run: _Pass, records: Iterable[object], start: int) -> Iterator[str]:
                         _line(text, before) if after is None else _change_line(text, before, after)
                     )
         return
-    # the usual run, written out: no comparison, no groups
-    decide, counts = run.before.decide, run.counts
+    # the usual run, written out: no comparison, no groups.  The fields are checked
+    # already, so each recipient goes to the rules as it is, with the client read once
+    # per record (what Decider.decide does, less the envelope and the verdict).
+    decider, counts = run.before, run.counts
     outcomes, json_text, outcome_text = counts.outcomes, _json_text, _OUTCOME_TEXT
+    client_of = Client.of
     for line, read in run.fields(records, start):
-        sender, recipients, ip, authenticated, server_ip, ident = read
-        verdict = decide(
-            Envelope(sender, recipients), ip, authenticated=authenticated, server_ip=server_ip
-        )
-        counts.recipients += len(verdict)
+        _, recipients, ip, authenticated, server_ip, ident = read
+        client = client_of(ip, authenticated, server_ip)
+        counts.recipients += len(recipients)
         if ident is None:
             text = str(line)
         else:
             text = json_text(ident) if type(ident) is str else str(ident)
-        for d in verdict:
+        for recipient in recipients:
+            d = decide_recipient(recipient, client, decider)
             recipient, action, reason, detail, reply = d[:5]
             key = d[1:3]  # (action, reason): str enums, equal to their values
             outcomes[key] = outcomes.get(key, 0) + 1

@@ -41,6 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import imcea
+from imcea.decision import Client
 from imcea.replay import replay_lines
 from imcea.replay_command import replay_command
 
@@ -289,30 +290,22 @@ def breakdown(log: Path, settings: Path) -> None:
 
 
 def layer(lines: list[bytes], settings: Path) -> None:
-    """The replay machinery alone: :func:`replay_lines` through a decider that answers
-    each envelope from a table made beforehand, against ``json.loads`` + ``json.dumps``
-    (what reading, checking, counting and writing cost, decisions aside)."""
+    """The replay machinery alone: :func:`replay_lines` with every recipient's decision
+    taken from a table made beforehand, against ``json.loads`` + ``json.dumps`` (what
+    reading, checking, counting and writing cost, decisions aside)."""
     loaded = imcea.load_settings(settings)
     real = imcea.Decider(loaded)
-    answers: dict[tuple[str, ...], imcea.Verdict] = {}
+    answers: dict[tuple[str, str, bool], imcea.Decision] = {}
     for line in lines:
         record = json.loads(line)
-        envelope = imcea.Envelope(record["sender"], record["recipients"])
-        verdict = real.decide(envelope, record["ip"], authenticated="authenticated" in record)
-        answers[envelope.recipients] = verdict
+        ip, authenticated = record["ip"], "authenticated" in record
+        for recipient in record["recipients"]:
+            decision = real.decide_recipient(recipient, ip, authenticated=authenticated)
+            answers[recipient, ip, authenticated] = decision
 
-    class Table(imcea.Decider):
-        def decide(
-            self,
-            envelope: imcea.Envelope,
-            sender_ip: object,
-            *,
-            authenticated: bool = False,
-            server_ip: object = None,
-        ) -> imcea.Verdict:
-            return answers[envelope.recipients]
+    def from_table(recipient: str, client: Client, _: object) -> imcea.Decision:
+        return answers[recipient, client.text, client.authenticated]
 
-    table = Table(loaded)
     texts = [line.decode() for line in lines]
     loads, dumps = json.loads, json.dumps
 
@@ -321,10 +314,16 @@ def layer(lines: list[bytes], settings: Path) -> None:
             dumps(loads(text))
 
     def replaying() -> None:
-        for _ in replay_lines(lines, table):
+        for _ in replay_lines(lines, real):
             pass
 
-    t = best_of({"json": json_only, "layer": replaying})
+    replay_module = sys.modules["imcea.replay"]  # the name imcea.replay is the function
+    deciding = replay_module.decide_recipient
+    replay_module.decide_recipient = from_table  # what the replay calls for each recipient
+    try:
+        t = best_of({"json": json_only, "layer": replaying})
+    finally:
+        replay_module.decide_recipient = deciding
     print(f"  the replay machinery alone (decisions from a table): {t['layer'] / t['json']:.2f}")
 
 
