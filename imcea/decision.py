@@ -48,12 +48,6 @@ __all__ = [
 #: More levels of encapsulation than this are returned (DESIGN §2.4, step 4).
 MAX_DEPTH = 3
 
-#: Builds a named tuple from a tuple of all its fields, in order, without the keyword
-#: handling of its generated constructor: a decision is made for every recipient, a
-#: client for every envelope.
-_new_tuple = tuple.__new__
-
-
 # ---------------------------------------------------------------------------
 # the values: what goes in, what comes out
 
@@ -160,7 +154,7 @@ class Client(NamedTuple):
             else:
                 text = str(parse_ip(sender_ip, key="sender_ip"))
         server = None if server_ip is None else parse_ip(server_ip, key="server_ip")
-        return _new_tuple(cls, (text, version, value, bool(authenticated), server))
+        return cls(text, version, value, bool(authenticated), server)
 
 
 class Permission(NamedTuple):
@@ -255,8 +249,7 @@ def _decision(
         reply = before + echoed + after
     else:
         reply = before
-    fields = (recipient, action, reason, detail, reply, ndr, resolved, next_hop)
-    return _new_tuple(Decision, fields)
+    return Decision(recipient, action, reason, detail, reply, ndr, resolved, next_hop)
 
 
 # ---------------------------------------------------------------------------
